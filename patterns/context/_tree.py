@@ -1,0 +1,264 @@
+"""The cancellation tree every runtime's ``Context`` is built on (runtime-neutral).
+
+This is Go's ``context.go`` without the goroutines: a context knows its parent (for
+values and for the deadline it inherits) and the children it must cancel. Cancelling
+a node marks it and every descendant done, detaches it from its parent and runs the
+callbacks registered on each of them; nothing ever flows upwards.
+
+What differs between runtimes is left to the subclasses in ``on_threads``,
+``on_asyncio`` and ``on_trio``: the clock (``_now``), the lock that guards the tree
+(a real one only for threads), and everything that waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Self
+
+from patterns.context import Canceled, ContextError, DeadlineExceeded
+
+_NO_KEY: Any = object()
+
+
+class ContextTree:
+    """One node of a context tree: what every runtime's ``Context`` shares.
+
+    Not built directly: start from the runtime module's ``background()`` and derive
+    with ``with_cancel``, ``with_timeout``, ``with_deadline``, ``with_value`` and
+    ``without_cancel``.
+    """
+
+    _lock: ClassVar[AbstractContextManager[Any]]  # guards every tree of this runtime
+
+    def __init__(
+        self,
+        parent: Self | None = None,
+        *,
+        deadline: float | None = None,
+        key: Hashable = _NO_KEY,
+        value: Any = None,
+        detached: bool = False,
+    ) -> None:
+        self._parent = parent
+        self._deadline: float | None
+        self._key, self._value = key, value
+        self._err: ContextError | None = None
+        self._cause: BaseException | None = None
+        self._children: dict[ContextTree, None] = {}  # a dict: ordered, unlike a set
+        self._callbacks: dict[object, Callable[[], object]] = {}
+        self._timer_users = 0  # after() callbacks waiting for this node's deadline timer
+        # A root or a without_cancel() node can never be done, and says no to cancel().
+        self._cancellable = parent is not None and not detached
+        if parent is not None and not detached and parent._deadline is not None:
+            deadline = parent._deadline if deadline is None else min(deadline, parent._deadline)
+        self._deadline = deadline
+        if self._cancellable and parent is not None and parent._cancellable:
+            with self._lock:
+                if parent._err is not None:  # born cancelled, like Go's WithCancel(done)
+                    self._err, self._cause = parent._err, parent._cause
+                else:
+                    parent._children[self] = None
+
+    # What each runtime supplies: its clock, and a timer that looks at the context at
+    # its deadline (a thread, a loop.call_at handle, a trio system task).
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def _start_timer(self) -> None:
+        raise NotImplementedError
+
+    def _stop_timer(self) -> None:
+        raise NotImplementedError
+
+    # -- deriving -----------------------------------------------------------------------
+
+    def with_cancel(self) -> Self:
+        """A child cancelled by its own ``cancel()`` or when this context is done
+        (Go ``WithCancelCause``)."""
+        return type(self)(self)
+
+    def with_deadline(self, when: float) -> Self:
+        """A child done at ``when`` on the runtime's clock, or earlier if this context's
+        own deadline is earlier (Go ``WithDeadlineCause``)."""
+        return type(self)(self, deadline=when)
+
+    def with_timeout(self, seconds: float) -> Self:
+        """``with_deadline(now + seconds)`` (Go ``WithTimeout``)."""
+        return type(self)(self, deadline=self._now() + seconds)
+
+    def with_value(self, key: Hashable, value: Any) -> Self:
+        """A child carrying ``key -> value`` (Go ``WithValue``). Unlike Go's, it can be
+        cancelled like any other child."""
+        return type(self)(self, key=key, value=value)
+
+    def without_cancel(self) -> Self:
+        """A child that keeps the values but is never done and has no deadline (Go
+        ``WithoutCancel``): for work that must outlive the request, such as a log flush."""
+        return type(self)(self, detached=True)
+
+    def value(self, key: Hashable, default: Any = None) -> Any:
+        """The value for ``key`` from the nearest context up the tree, else ``default``
+        (Go ``Value``)."""
+        node: ContextTree | None = self
+        while node is not None:
+            if node._key is not _NO_KEY and node._key == key:
+                return node._value
+            node = node._parent
+        return default
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def deadline(self) -> float | None:
+        """The absolute deadline on the runtime's clock, or ``None`` (Go ``Deadline``)."""
+        return self._deadline
+
+    def remaining(self) -> float | None:
+        """Seconds until the deadline, never negative; ``None`` without a deadline."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._now())
+
+    @property
+    def err(self) -> ContextError | None:
+        """``None`` while running; then :class:`Canceled` or :class:`DeadlineExceeded`
+        (Go ``Err``). A descendant shares its ancestor's error."""
+        if self._err is None and self._deadline is not None and self._now() >= self._deadline:
+            # The lazy deadline check: nobody watches the clock, whoever looks first
+            # ends the context, as if a timer had fired.
+            self._finish(DeadlineExceeded("context deadline exceeded"), None)
+        return self._err
+
+    @property
+    def done(self) -> bool:
+        """``True`` once cancelled or past the deadline (Go ``<-ctx.Done()`` is closed)."""
+        return self.err is not None
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The cause given to the first ``cancel``, else ``err`` (Go ``Cause``)."""
+        err = self.err
+        return self._cause if self._cause is not None else err
+
+    def check(self) -> None:
+        """Raise ``err`` if the context is done: the cooperative cancellation point."""
+        err = self.err
+        if err is not None:
+            # One error object is shared by the whole tree; a fresh traceback keeps every
+            # raise from growing the last one's.
+            raise err.with_traceback(None)
+
+    # -- cancelling -----------------------------------------------------------------------
+
+    def cancel(self, cause: BaseException | None = None) -> None:
+        """Cancel this context and every descendant, never an ancestor (Go's
+        ``CancelCauseFunc``). Idempotent: the first call's cause wins. ``ValueError`` on
+        ``background()`` and ``without_cancel()`` contexts, which cannot be cancelled."""
+        if not self._cancellable:
+            raise ValueError(f"{self!r} cannot be cancelled: derive one with with_cancel()")
+        err = Canceled("context canceled")
+        if cause is not None:
+            err.__cause__ = cause  # so a traceback of err shows why
+        self._finish(err, cause)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Leaving a ``with`` block cancels the context: Go's ``defer cancel()``."""
+        if self._cancellable:
+            self.cancel()
+
+    def _finish(self, err: ContextError, cause: BaseException | None) -> None:
+        """Mark this node and its descendants done; then run their callbacks."""
+        with self._lock:
+            if self._err is not None:
+                return
+            callbacks: list[Callable[[], object]] = []
+            stack = [self]
+            while stack:
+                node = stack.pop()
+                if node._err is None:
+                    node._err, node._cause = err, cause
+                    callbacks.extend(node._callbacks.values())
+                    node._callbacks.clear()
+                    if node._timer_users:
+                        node._timer_users = 0
+                        callbacks.append(node._stop_timer)
+                    stack.extend(reversed(node._children))
+                node._children.clear()
+            if self._parent is not None:
+                self._parent._children.pop(self, None)  # the parent no longer needs us
+        # Outside the lock: a callback may cancel other contexts, or look at this one.
+        errors = []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:  # one failing callback must not starve the rest
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def after(self, fn: Callable[[], object]) -> Callable[[], bool]:
+        """Call ``fn()`` once when the context is done; return ``stop`` (Go ``AfterFunc``).
+
+        ``stop()`` returns ``True`` if it prevented the call, ``False`` if ``fn`` has run
+        or was stopped already. ``fn`` runs synchronously in whatever ends the context (the
+        thread or task calling ``cancel``, or the deadline timer) and must not block; if
+        the context is done already, it runs at once. A context with a deadline starts one
+        timer for all its ``after`` callbacks, which ends when the context is done or
+        every callback is stopped.
+        """
+        stop = self._on_done(fn)
+        if self._deadline is None or stop is _stopped:
+            return stop
+        with self._lock:
+            self._timer_users += 1
+            if self._timer_users == 1:
+                self._start_timer()
+
+        def stop_after() -> bool:
+            stopped = stop()
+            with self._lock:
+                # If the context ended meanwhile, _finish has stopped the timer already.
+                if stopped and self._timer_users > 0:
+                    self._timer_users -= 1
+                    if self._timer_users == 0:
+                        self._stop_timer()
+            return stopped
+
+        return stop_after
+
+    def _on_done(self, callback: Callable[[], object]) -> Callable[[], bool]:
+        """Call ``callback()`` once when done (at once if done already); returns ``stop``.
+
+        The building block of ``after``, ``wait`` and ``scope``. It watches no clock: a
+        deadline ends the context only when someone looks, so callers that must wake at
+        the deadline arrange that themselves (a timeout, a timer).
+        """
+        token = object()
+        with self._lock:
+            done_already = self._err is not None
+            if not done_already:
+                self._callbacks[token] = callback
+        if done_already or self.done:  # .done may end it now, running the callback
+            if done_already:
+                callback()
+            return _stopped
+
+        def stop() -> bool:
+            with self._lock:
+                return self._callbacks.pop(token, None) is not None
+
+        return stop
+
+    def __repr__(self) -> str:
+        state = "running" if self._err is None else type(self._err).__name__
+        kind = "background" if self._parent is None else "context"
+        return f"<{type(self).__module__}.{kind} {state} deadline={self._deadline}>"
+
+
+def _stopped() -> bool:
+    return False

@@ -1,0 +1,138 @@
+"""Go's ``context`` on asyncio: a cancellation tree that can interrupt a task.
+
+A context carries a cancellation signal, a deadline and request-scoped values down a
+call chain; ``cancel()`` reaches every descendant and never an ancestor. Go
+counterpart: ``context.Context``.
+
+What asyncio adds: a task can be interrupted at any ``await``. Inside
+``async with ctx.scope():`` the work is cancelled natively (``Task.cancel()``) when the
+context is done, and the block raises ``ctx.err`` instead of ``CancelledError``, the
+way ``asyncio.timeout()`` turns its own cancellation into ``TimeoutError``. Deadlines
+are ``loop.time()`` values, checked lazily: only ``after()`` and ``scope()`` on a
+context with a deadline arm a timer (one ``loop.call_at`` handle).
+
+Contexts belong to one event loop and are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from types import TracebackType
+
+from patterns.context._tree import ContextTree
+
+__all__ = ["Context", "background"]
+
+
+class Context(ContextTree):
+    """A context for asyncio code: Go's ``context.Context``.
+
+    Derive children with ``with_cancel``, ``with_timeout``, ``with_deadline``,
+    ``with_value`` and ``without_cancel``; stop work with ``cancel(cause)``; watch it
+    with ``done``, ``err``, ``cause``, ``check()``, ``await wait()``, ``await sleep()``
+    and ``after()``; interrupt work with ``async with scope()``.
+    """
+
+    _lock = contextlib.nullcontext()  # one thread, one loop: nothing to guard
+    _timer: asyncio.TimerHandle
+
+    def _now(self) -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:  # outside a loop: the clock asyncio's default loop uses
+            return time.monotonic()
+
+    async def wait(self) -> None:
+        """Wait until the context is done (Go ``<-ctx.Done()``)."""
+        await self._wait_until(None)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, or raise ``err`` as soon as the context is done."""
+        await self._wait_until(self._now() + seconds)
+        self.check()
+
+    async def _wait_until(self, end: float | None) -> None:
+        """Wait until done, or until the loop's clock reaches ``end``."""
+        woken = asyncio.Event()
+        stop = self._on_done(woken.set)
+        try:
+            # The waiter's own timeout is its deadline timer; a timer may fire a hair
+            # early (loop clock resolution), hence the loop.
+            while not self.done and (end is None or self._now() < end):
+                wake_at = min((t for t in (end, self._deadline) if t is not None), default=None)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(wake_at):
+                        await woken.wait()
+        finally:
+            stop()
+
+    def scope(self) -> Scope:
+        """``async with ctx.scope():`` cancels the work inside natively when the context
+        is done, and raises ``ctx.err`` instead of ``CancelledError``."""
+        return Scope(self)
+
+    def _start_timer(self) -> None:
+        assert self._deadline is not None
+        self._timer = asyncio.get_running_loop().call_at(self._deadline, self._on_timer)
+
+    def _stop_timer(self) -> None:
+        self._timer.cancel()
+
+    def _on_timer(self) -> None:
+        if not self.done:  # fired a hair early: look again at the deadline
+            self._start_timer()
+
+
+class Scope:
+    """The block of ``async with ctx.scope():`` (asyncio's ``Timeout``, for contexts).
+
+    When the context is done, the task running the block is cancelled; on the way out,
+    a ``CancelledError`` that this scope caused becomes ``ctx.err``. Nested scopes
+    count their cancellations with ``Task.cancelling()``/``uncancel()``, so only the
+    outermost cancelled scope converts the error and inner ones let it pass, and a
+    cancellation from outside (``task.cancel()``, a ``TaskGroup``) is never swallowed.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._cancelled = False
+        self._delivery: asyncio.Handle | None = None
+
+    async def __aenter__(self) -> Context:
+        task = asyncio.current_task()
+        assert task is not None, "ctx.scope() needs a running asyncio task"
+        self._task, self._cancelling = task, task.cancelling()
+        self._stop = self._ctx.after(self._on_done)
+        return self._ctx
+
+    def _on_done(self) -> None:
+        # Deliver from the loop, while the task waits at an await inside the block: a
+        # cancel requested while the task itself runs would stay pending, and could
+        # fire at the first await after the block.
+        self._delivery = asyncio.get_running_loop().call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._delivery = None
+        self._cancelled = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+        if self._delivery is not None:
+            self._delivery.cancel()
+        if not self._cancelled:
+            return
+        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            err = self._ctx.err
+            assert err is not None
+            raise err.with_traceback(None)
+
+
+def background() -> Context:
+    """The root context: never done, no deadline, no values (Go ``Background``)."""
+    return Context()
