@@ -1,0 +1,134 @@
+"""Go's ``x/sync/errgroup`` on trio: tasks in a nursery, the first error wins.
+
+``await g.go(afn, *args)`` starts a task; ``await g.wait()`` waits for the running
+tasks and raises the first exception. The first exception cancels ``g.ctx``. Go
+counterpart: ``errgroup.Group``.
+
+What trio does differently: a nursery already is most of an errgroup (no task
+outlives the block, and a failing task cancels the others), so a group is a nursery
+entered by ``async with Group() as g:``, with every task and the block's body inside
+``g.ctx.scope()``. The difference to teach: a nursery raises an ``ExceptionGroup`` of
+every failure; a ``Group`` raises the first failure itself, and the siblings'
+cancellations are not failures.
+
+The group finishes when the block ends: only then is ``g.ctx`` cancelled without an
+error, since the body runs inside it (``wait()`` inside the block does not cancel it,
+unlike Go's ``Wait``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from patterns.context.on_trio import Context, background
+from patterns.errgroup._group import GroupCore
+from patterns.semaphore.on_trio import Semaphore
+
+__all__ = ["Group"]
+
+
+class Group(GroupCore):
+    """A group of trio tasks (Go ``errgroup.WithContext``), used as
+    ``async with Group() as g:``.
+
+    ``g.ctx`` is a child of ``ctx`` (default ``background()``), cancelled by the first
+    error, with that error as its cause, and when the block ends. ``limit`` bounds the
+    tasks running at once (``None``: no bound).
+
+    >>> async with Group(limit=4) as g:
+    ...     for url in urls:
+    ...         await g.go(fetch, g.ctx, url)
+    """
+
+    ctx: Context
+    _semaphore_type = Semaphore
+    _lock = contextlib.nullcontext()  # one thread, one run: nothing to guard
+    _nursery: trio.Nursery | None = None
+
+    def __init__(self, ctx: Context | None = None, *, limit: int | None = None) -> None:
+        super().__init__(ctx if ctx is not None else background(), limit)
+        self._idle = trio.Event()
+        self._idle.set()
+
+    async def go(self, afn: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> None:
+        """Start ``afn(*args, **kwargs)`` as a task, first waiting while ``limit`` tasks
+        run (Go ``Go``)."""
+        if self._limit is not None:
+            await self._limit.acquire()
+        self._start(afn, args, kwargs)
+
+    def try_go(self, afn: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> bool:
+        """Like ``go``, but return ``False`` at once instead of waiting at the limit (Go
+        ``TryGo``)."""
+        if self._limit is not None and not self._limit.try_acquire():
+            return False
+        self._start(afn, args, kwargs)
+        return True
+
+    async def wait(self) -> None:
+        """Wait until no task is running, then raise the first exception, if any (Go
+        ``Wait``)."""
+        while self._running:
+            await self._idle.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def __aenter__(self) -> Group:
+        self._nursery_manager = trio.open_nursery()
+        self._nursery = await self._nursery_manager.__aenter__()
+        self._body = self.ctx.scope()
+        self._body.__enter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Wait for every task. If the body raised, cancel ``ctx`` first; the body's
+        exception wins over the tasks' (``_outcome``); a native cancellation from
+        outside the block propagates."""
+        try:
+            self._body.__exit__(exc_type, exc, tb)
+        except BaseException as converted:  # the body was stopped by ctx: now ctx.err
+            exc_type, exc = type(converted), converted
+        if isinstance(exc, trio.Cancelled):  # from outside: the nursery knows what to do
+            self.ctx.cancel(exc)
+            await self._nursery_manager.__aexit__(exc_type, exc, tb)
+            return
+        if exc is not None:
+            self.ctx.cancel(exc)
+        await self._nursery_manager.__aexit__(None, None, None)
+        self.ctx.cancel()
+        outcome = self._outcome(exc)
+        if outcome is not None:
+            raise outcome
+
+    def _start(self, afn: Callable[..., Awaitable[object]], args: Any, kwargs: Any) -> None:
+        if self._nursery is None:
+            if self._limit is not None:
+                self._limit.release()
+            raise RuntimeError("Group.go() needs the group's block: 'async with Group() as g:'")
+        self._nursery.start_soon(self._run, afn, args, kwargs)
+        if not self._running:
+            self._idle = trio.Event()
+        self._running += 1
+
+    async def _run(self, afn: Callable[..., Awaitable[object]], args: Any, kwargs: Any) -> None:
+        try:
+            with self.ctx.scope():
+                await afn(*args, **kwargs)
+        except trio.Cancelled:
+            raise  # cancelled from outside the group: not this task's failure
+        except BaseException as exc:  # kept, and raised by wait() and the block
+            self._fail(exc)
+        finally:
+            if self._limit is not None:
+                self._limit.release()
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
