@@ -103,7 +103,8 @@ class Scope:
         tb: TracebackType | None,
     ) -> None:
         self._stop()
-        if self._cancel_scope.__exit__(exc_type, exc, tb):  # it caught its Cancelled
+        self._cancel_scope.__exit__(exc_type, exc, tb)  # True also when nothing was raised
+        if self._cancel_scope.cancelled_caught:
             err = self._ctx.err
             assert err is not None
             raise err.with_traceback(None)
