@@ -173,21 +173,30 @@ class ContextTree:
 
     def _finish(self, err: ContextError, cause: BaseException | None) -> None:
         """Mark this node and its descendants done; then run their callbacks."""
+        # The clock is read once, and only for a node with a deadline: a trio context
+        # without one may be cancelled outside trio.run, where trio has no clock.
+        now: float | None = None
         with self._lock:
             if self._err is not None:
                 return
             callbacks: list[Callable[[], object]] = []
-            stack = [self]
+            stack = [(self, err, cause)]
             while stack:
-                node = stack.pop()
+                node, node_err, node_cause = stack.pop()
                 if node._err is None:
-                    node._err, node._cause = err, cause
+                    if node._deadline is not None and not isinstance(node_err, DeadlineExceeded):
+                        now = self._now() if now is None else now
+                        if node._deadline <= now:  # it came first, unobserved: that is why
+                            node_err = DeadlineExceeded("context deadline exceeded")
+                            node_cause = None
+                    node._err, node._cause = node_err, node_cause
                     callbacks.extend(node._callbacks.values())
                     node._callbacks.clear()
                     if node._timer_users:
                         node._timer_users = 0
                         callbacks.append(node._stop_timer)
-                    stack.extend(reversed(node._children))
+                    children = reversed(node._children)
+                    stack.extend((child, node_err, node_cause) for child in children)
                 node._children.clear()
             if self._parent is not None:
                 self._parent._children.pop(self, None)  # the parent no longer needs us
@@ -215,6 +224,8 @@ class ContextTree:
         if self._deadline is None or stop is _stopped:
             return stop
         with self._lock:
+            if self._err is not None:  # ended since _on_done: fn has run, no timer needed
+                return stop
             self._timer_users += 1
             if self._timer_users == 1:
                 self._start_timer()

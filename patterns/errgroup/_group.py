@@ -8,6 +8,7 @@ context with itself as the cause.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -40,6 +41,17 @@ class GroupCore:
             raise ValueError(f"Group limit must be None or at least 1, not {n}")
         self._limit = None if n is None else self._semaphore_type(n)
 
+    def try_go(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Like ``go``, but return ``False`` at once instead of waiting at the limit (Go
+        ``TryGo``). Never blocks, so it is a plain call in every runtime."""
+        if self._limit is not None and not self._limit.try_acquire():
+            return False
+        self._start(fn, args, kwargs)
+        return True
+
+    def _start(self, fn: Any, args: Any, kwargs: Any) -> None:
+        raise NotImplementedError  # the runtime starts the task
+
     def _fail(self, exc: BaseException) -> None:
         """Record a task's exception: the first one is kept and cancels ``ctx``.
 
@@ -53,15 +65,19 @@ class GroupCore:
         if first:
             self.ctx.cancel(exc)
 
-    def _outcome(self, body: BaseException | None) -> BaseException | None:
-        """What the ``with`` block raises, given what its body raised.
+    def _outcome(
+        self, body: BaseException | None, *, stopped: bool = False,
+    ) -> BaseException | None:
+        """What the ``with`` block raises, given what its body raised and whether the
+        group's context ``stopped`` running work (async runtimes only).
 
         The body's own exception wins; a body stopped by the group's context (``ctx.err``)
-        gives way to the task error that cancelled it. A ``BaseException`` that is not an
-        ``Exception`` outranks a plain one.
+        gives way to the task error that cancelled it; work stopped by the context with no
+        task error (the parent was cancelled, or the deadline passed) raises ``ctx.err``.
+        A ``BaseException`` that is not an ``Exception`` outranks a plain one.
         """
         if body is None or body is self.ctx.err:
-            return self._error or body
+            return self._error or body or (self.ctx.err if stopped else None)
         if isinstance(body, Exception) and self._error is not None \
                 and not isinstance(self._error, Exception):
             return self._error

@@ -6,8 +6,9 @@ counterpart: ``errgroup.Group``.
 
 What asyncio does differently: it can interrupt a task, and ``asyncio.TaskGroup``
 already guarantees that no task outlives its block. So a group is a ``TaskGroup``
-entered by ``async with Group() as g:``, every task and the block's body run inside
-``g.ctx.scope()``, and the first error cancels all of them natively. The difference
+entered by ``async with Group() as g:``; the body runs inside ``g.ctx.scope()``, and
+one ``g.ctx.after`` callback cancels the running tasks, so the first error (which
+cancels ``g.ctx``) stops all of them natively. The difference
 to teach: ``TaskGroup`` raises an ``ExceptionGroup`` of every failure; a ``Group``
 raises the first failure itself, and the siblings' cancellations are not failures.
 
@@ -53,6 +54,8 @@ class Group(GroupCore):
         super().__init__(ctx if ctx is not None else background(), limit)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._started: set[asyncio.Task[None]] = set()
+        self._stopped = False  # did g.ctx stop a task?
 
     async def go(self, afn: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> None:
         """Start ``afn(*args, **kwargs)`` as a task, first waiting while ``limit`` tasks
@@ -60,14 +63,6 @@ class Group(GroupCore):
         if self._limit is not None:
             await self._limit.acquire()
         self._start(afn, args, kwargs)
-
-    def try_go(self, afn: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> bool:
-        """Like ``go``, but return ``False`` at once instead of waiting at the limit (Go
-        ``TryGo``)."""
-        if self._limit is not None and not self._limit.try_acquire():
-            return False
-        self._start(afn, args, kwargs)
-        return True
 
     async def wait(self) -> None:
         """Wait until no task is running, then raise the first exception, if any (Go
@@ -80,9 +75,18 @@ class Group(GroupCore):
     async def __aenter__(self) -> Group:
         self._task_group = asyncio.TaskGroup()
         await self._task_group.__aenter__()
-        self._body = self.ctx.scope()
+        self._body = self.ctx.scope()  # the body is stopped by g.ctx like any task
         await self._body.__aenter__()
+        self._stop = self.ctx.after(self._cancel_tasks)
         return self
+
+    def _cancel_tasks(self) -> None:
+        """g.ctx is done: cancel every running task natively, the job a trio nursery's
+        cancel scope does (one callback per group, not a scope per task)."""
+        current = asyncio.current_task()
+        for task in self._started:
+            if task is not current:
+                task.cancel()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -98,13 +102,19 @@ class Group(GroupCore):
             exc_type, exc = type(converted), converted
         if exc_type is asyncio.CancelledError:  # from outside: TaskGroup knows what to do
             self.ctx.cancel(exc)
-            await self._task_group.__aexit__(exc_type, exc, tb)
+            try:
+                await self._task_group.__aexit__(exc_type, exc, tb)
+            finally:
+                self._stop()
             return
         if exc is not None:
             self.ctx.cancel(exc)
-        await self._task_group.__aexit__(None, None, None)
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        finally:
+            self._stop()
         self.ctx.cancel()
-        outcome = self._outcome(exc)
+        outcome = self._outcome(exc, stopped=self._stopped)
         if outcome is not None:
             raise outcome
 
@@ -119,14 +129,22 @@ class Group(GroupCore):
         self._running += 1
 
     async def _run(self, afn: Callable[..., Awaitable[object]], args: Any, kwargs: Any) -> None:
+        # Only a task that has started is cancelled by _cancel_tasks: cancelling one that
+        # has not would skip this function, and the bookkeeping in its finally.
+        task = asyncio.current_task()
+        assert task is not None
+        self._started.add(task)
         try:
-            async with self.ctx.scope():
-                await afn(*args, **kwargs)
+            if self.ctx.done:  # started after g.ctx ended: cancelled at its first await,
+                task.cancel()  # as trio cancels a task started into a cancelled nursery
+            await afn(*args, **kwargs)
         except asyncio.CancelledError:
-            raise  # cancelled from outside the group: not this task's failure
+            self._stopped = True
+            raise  # stopped by g.ctx or from outside: never this task's failure
         except BaseException as exc:  # kept, and raised by wait() and the block
             self._fail(exc)
         finally:
+            self._started.discard(task)
             if self._limit is not None:
                 self._limit.release()
             self._running -= 1

@@ -60,15 +60,7 @@ class Group(GroupCore):
         run (Go ``Go``)."""
         if self._limit is not None:
             self._limit.acquire()
-        self._start((fn, args, kwargs))
-
-    def try_go(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
-        """Like ``go``, but return ``False`` at once instead of blocking at the limit (Go
-        ``TryGo``)."""
-        if self._limit is not None and not self._limit.try_acquire():
-            return False
-        self._start((fn, args, kwargs))
-        return True
+        self._start(fn, args, kwargs)
 
     def wait(self) -> None:
         """Block until every task has returned, then finish the group: cancel ``ctx``, end
@@ -93,10 +85,10 @@ class Group(GroupCore):
         if outcome is not None and outcome is not exc:
             raise outcome
 
-    def _start(self, job: _Job) -> None:
+    def _start(self, fn: Callable[..., object], args: Any, kwargs: Any) -> None:
         with self._lock:
             self._running += 1
-        self._jobs.put(job)
+        self._jobs.put((fn, args, kwargs))
         if not self._idle.acquire(blocking=False):  # nobody idle to take it: hire
             thread = threading.Thread(target=self._work, name=f"errgroup-{len(self._threads)}")
             self._threads.append(thread)
@@ -110,13 +102,15 @@ class Group(GroupCore):
             except BaseException as exc:  # kept, and raised by wait()
                 self._fail(exc)
             finally:
-                if self._limit is not None:
-                    self._limit.release()
                 with self._lock:
                     self._running -= 1
                     if not self._running:
                         self._all_done.notify_all()
-            self._idle.release()
+                # Idle first, then free the slot: a go() let through by the slot must find
+                # this thread idle, or it would hire one more than the limit.
+                self._idle.release()
+                if self._limit is not None:
+                    self._limit.release()
 
     def _finish(self) -> None:
         with self._lock:

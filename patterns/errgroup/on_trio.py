@@ -6,10 +6,11 @@ counterpart: ``errgroup.Group``.
 
 What trio does differently: a nursery already is most of an errgroup (no task
 outlives the block, and a failing task cancels the others), so a group is a nursery
-entered by ``async with Group() as g:``, with every task and the block's body inside
-``g.ctx.scope()``. The difference to teach: a nursery raises an ``ExceptionGroup`` of
-every failure; a ``Group`` raises the first failure itself, and the siblings'
-cancellations are not failures.
+entered by ``async with Group() as g:`` whose cancel scope is tied to ``g.ctx``: the
+first error cancels ``g.ctx``, and with it every task and the block's body. The
+difference to teach: a nursery raises an ``ExceptionGroup`` of every failure; a
+``Group`` raises the first failure itself, and the siblings' cancellations are not
+failures.
 
 The group finishes when the block ends: only then is ``g.ctx`` cancelled without an
 error, since the body runs inside it (``wait()`` inside the block does not cancel it,
@@ -19,6 +20,7 @@ unlike Go's ``Wait``).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -62,14 +64,6 @@ class Group(GroupCore):
             await self._limit.acquire()
         self._start(afn, args, kwargs)
 
-    def try_go(self, afn: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> bool:
-        """Like ``go``, but return ``False`` at once instead of waiting at the limit (Go
-        ``TryGo``)."""
-        if self._limit is not None and not self._limit.try_acquire():
-            return False
-        self._start(afn, args, kwargs)
-        return True
-
     async def wait(self) -> None:
         """Wait until no task is running, then raise the first exception, if any (Go
         ``Wait``)."""
@@ -81,8 +75,11 @@ class Group(GroupCore):
     async def __aenter__(self) -> Group:
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
-        self._body = self.ctx.scope()
-        self._body.__enter__()
+        # The nursery's own cancel scope is the group's: it carries g.ctx's deadline and
+        # is cancelled with g.ctx, so the tasks and the body stop natively, together.
+        cancel_scope = self._nursery.cancel_scope
+        cancel_scope.deadline = math.inf if self.ctx.deadline is None else self.ctx.deadline
+        self._stop = self.ctx._on_done(cancel_scope.cancel)
         return self
 
     async def __aexit__(
@@ -90,21 +87,19 @@ class Group(GroupCore):
         tb: TracebackType | None,
     ) -> None:
         """Wait for every task. If the body raised, cancel ``ctx`` first; the body's
-        exception wins over the tasks' (``_outcome``); a native cancellation from
-        outside the block propagates."""
+        exception wins over the tasks' (``_outcome``); a cancellation from outside the
+        block propagates."""
+        assert self._nursery is not None
+        body_error = None if isinstance(exc, trio.Cancelled) else exc
+        if body_error is not None:
+            self.ctx.cancel(body_error)
+            exc_type = exc = tb = None  # the nursery would wrap it in an ExceptionGroup
         try:
-            self._body.__exit__(exc_type, exc, tb)
-        except BaseException as converted:  # the body was stopped by ctx: now ctx.err
-            exc_type, exc = type(converted), converted
-        if isinstance(exc, trio.Cancelled):  # from outside: the nursery knows what to do
-            self.ctx.cancel(exc)
             await self._nursery_manager.__aexit__(exc_type, exc, tb)
-            return
-        if exc is not None:
-            self.ctx.cancel(exc)
-        await self._nursery_manager.__aexit__(None, None, None)
+        finally:
+            self._stop()
         self.ctx.cancel()
-        outcome = self._outcome(exc)
+        outcome = self._outcome(body_error, stopped=self._nursery.cancel_scope.cancelled_caught)
         if outcome is not None:
             raise outcome
 
@@ -120,10 +115,9 @@ class Group(GroupCore):
 
     async def _run(self, afn: Callable[..., Awaitable[object]], args: Any, kwargs: Any) -> None:
         try:
-            with self.ctx.scope():
-                await afn(*args, **kwargs)
+            await afn(*args, **kwargs)
         except trio.Cancelled:
-            raise  # cancelled from outside the group: not this task's failure
+            raise  # stopped by g.ctx or from outside: never this task's failure
         except BaseException as exc:  # kept, and raised by wait() and the block
             self._fail(exc)
         finally:
