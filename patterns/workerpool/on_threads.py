@@ -1,0 +1,187 @@
+"""The worker pool on OS threads: ``workers`` threads, one bounded queue of jobs.
+
+``submit`` blocks while ``queue_size`` items wait; each worker takes the next item and
+calls ``fn(ctx, item)`` with a context of the job's own; ``results()`` yields every
+job's :class:`~patterns.workerpool.Result` as it finishes. Go counterpart: a channel
+of jobs, N goroutines ranging over it, and a channel of results. Built from this
+library's pieces: the queue is a ``fanout.Channel(queue_size)`` (so ``queue_size=0``
+is Go's unbuffered hand-off) and the workers run in an ``errgroup.Group``.
+
+What threads do differently: a job cannot be interrupted. Its context is cancelled at
+its deadline or on ``cancel()``, but only a ``fn`` that honours it (``ctx.check()``,
+``ctx.sleep()``, ``ctx.remaining()`` as a socket timeout) stops early; one that ignores
+it runs on, holding its worker, and its late value is discarded for the context's
+error. The pool's threads start on entry and end on exit (the group keeps them).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+from patterns.context.on_threads import Context, background
+from patterns.errgroup.on_threads import Group
+from patterns.fanout import ChannelClosed
+from patterns.fanout.on_threads import Channel
+from patterns.workerpool import PoolClosed, Result
+from patterns.workerpool._pool import PoolCore
+
+__all__ = ["WorkerPool"]
+
+_WAKE = None  # on the results queue: not a result, only "look again" (closed, or broken)
+
+
+class WorkerPool(PoolCore):
+    """``workers`` threads calling ``fn(ctx, item)`` for each submitted item.
+
+    ``queue_size`` items may wait for a worker (default: ``workers``; 0: a hand-off);
+    ``timeout`` seconds bound each job, through its context; ``ctx`` is the parent of
+    the pool's context. Use it as ``with WorkerPool(fn, workers=4) as pool:``; leaving
+    the block normally closes the pool and waits for the queue to drain, leaving it by
+    an exception cancels the pool, waits for the workers and re-raises.
+
+    >>> with WorkerPool(check_host, workers=8, timeout=1.0) as pool:
+    ...     for result in pool.map(hosts):
+    ...         print(result.item, result.value if result.ok else result.error)
+    """
+
+    def __init__(self, fn: Callable[[Context, Any], Any], *, workers: int,
+                 queue_size: int | None = None, timeout: float | None = None,
+                 ctx: Context | None = None) -> None:
+        super().__init__(workers, queue_size, timeout)
+        self._lock = threading.Lock()
+        self._fn = fn
+        self._group = Group(ctx if ctx is not None else background())
+        # The pool's own context, under the group's: cancel() stops the jobs, while a
+        # worker that dies cancels the group, and with it everything.
+        self.ctx = self._group.ctx.with_cancel()
+        self.ctx.after(self.close)  # a cancelled pool accepts nothing more
+        self._jobs = Channel(self._queue_size)
+        self._results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
+        self._broken = False  # a worker died of a BaseException
+
+    def __enter__(self) -> WorkerPool:
+        for worker in range(self._workers):
+            self._group.go(self._work, worker)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.cancel(exc)
+        self._group.__exit__(exc_type, exc, tb)
+
+    def submit(self, item: Any) -> int:
+        """Queue ``item`` for a worker, blocking while ``queue_size`` items wait; return
+        its index. ``PoolClosed`` once the pool is closed or cancelled."""
+        with self._lock:
+            index, self._next_index = self._next_index, self._next_index + 1
+            self._accepted += 1
+        try:
+            self._jobs.send((index, item))
+        except ChannelClosed:
+            with self._lock:
+                self._accepted -= 1
+            self._results.put(_WAKE)
+            raise PoolClosed(f"submit({item!r}) on a closed pool") from None
+        return index
+
+    def close(self) -> None:
+        """Accept nothing more; what is queued still runs. Idempotent."""
+        self._jobs.close()
+        self._results.put(_WAKE)
+
+    def cancel(self, cause: BaseException | None = None) -> None:
+        """Cancel the pool's context: running jobs see it, queued jobs end as results
+        with a ``Canceled`` error without starting, and the pool accepts nothing more."""
+        self.ctx.cancel(cause)
+
+    def results(self) -> Iterator[Result]:
+        """Every job's result in completion order; ends once the pool is closed and
+        every accepted item has its result. One consumer at a time."""
+        while True:
+            with self._lock:
+                if self._jobs.statistics().closed and self._delivered == self._accepted:
+                    return
+            result = self._next_result()
+            if result is not None:
+                yield result
+
+    def map(self, items: Iterable[Any], *, ordered: bool = False) -> Iterator[Result]:
+        """Submit every item and yield exactly their results, in completion order or,
+        with ``ordered=True``, input order. At most ``window`` items are in flight, so a
+        slow consumer holds back the submitting instead of piling up results; the pool
+        stays open."""
+        in_flight: deque[int] = deque()  # indices submitted, oldest first
+        finished: dict[int, Result] = {}  # results not yet yielded
+
+        def ready() -> Iterator[Result]:
+            """Yield what may be yielded now, waiting for one result if none may."""
+            while True:
+                if ordered and in_flight[0] in finished:
+                    yield finished.pop(in_flight.popleft())
+                    return
+                if not ordered and finished:
+                    index, result = finished.popitem()
+                    in_flight.remove(index)
+                    yield result
+                    return
+                got = self._next_result()
+                if got is not None:
+                    finished[got.index] = got
+
+        for item in items:
+            while len(in_flight) >= self.window:
+                yield from ready()
+            in_flight.append(self.submit(item))
+        while in_flight:
+            yield from ready()
+
+    def _queued(self) -> int:
+        return self._jobs.statistics().buffered
+
+    def _next_result(self) -> Result | None:
+        """The next result, or ``None`` after a wake-up; raises if a worker died."""
+        result = self._results.get()
+        if result is None:
+            if self._broken:
+                self._group.ctx.check()  # the block's exit raises the worker's exception
+            return None
+        with self._lock:
+            self._delivered += 1
+        return result
+
+    def _work(self, worker: int) -> None:
+        try:
+            for index, item in self._jobs:
+                self._results.put(self._run_job(worker, index, item))
+        except BaseException:  # not an Exception: the pool stops, the group raises it
+            self._broken = True
+            self._results.put(_WAKE)
+            raise
+
+    def _run_job(self, worker: int, index: int, item: Any) -> Result:
+        started = time.monotonic()
+        if self.ctx.done:  # cancelled while it waited: it never starts
+            return self._result(index, item, None, self.ctx.err, worker, started, started)
+        job = self.ctx.with_timeout(self._timeout) if self._timeout else self.ctx.with_cancel()
+        with self._lock:
+            self._running += 1
+        error: BaseException | None
+        try:
+            value, error = self._fn(job, item), job.err  # a late value is not kept
+        except Exception as exc:  # fault isolation: the job failed, the worker goes on
+            value, error = None, exc
+        finally:
+            job.cancel()  # done with it: the pool's context lets go of it
+            with self._lock:
+                self._running -= 1
+        return self._result(index, item, None if error else value, error, worker, started,
+                            time.monotonic())

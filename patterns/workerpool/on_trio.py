@@ -1,0 +1,199 @@
+"""The worker pool on trio: ``workers`` tasks, one bounded queue of jobs.
+
+``await submit`` waits while ``queue_size`` items wait; each worker takes the next item
+and awaits ``fn(ctx, item)`` with a context of the job's own; ``results()`` yields every
+job's :class:`~patterns.workerpool.Result` as it finishes. Go counterpart: a channel
+of jobs, N goroutines ranging over it, and a channel of results. Built from this
+library's pieces: the queue is a ``fanout.Channel(queue_size)`` (so ``queue_size=0``
+is Go's unbuffered hand-off) and the workers run in an ``errgroup.Group``.
+
+What trio does differently: a job runs inside its context's ``scope()``, a cancel
+scope, so its deadline or ``cancel()`` interrupts it at its next checkpoint, and it ends
+with the context's error even if ``fn`` never looks at its context. The workers are a
+nursery's tasks; results travel on a memory channel with no bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from patterns.context.on_trio import Context, background
+from patterns.errgroup.on_trio import Group
+from patterns.fanout import ChannelClosed
+from patterns.fanout.on_trio import Channel
+from patterns.workerpool import PoolClosed, Result
+from patterns.workerpool._pool import PoolCore
+
+__all__ = ["WorkerPool"]
+
+_WAKE = None  # on the results queue: not a result, only "look again" (closed, or broken)
+
+
+class WorkerPool(PoolCore):
+    """``workers`` tasks awaiting ``fn(ctx, item)`` for each submitted item.
+
+    ``queue_size`` items may wait for a worker (default: ``workers``; 0: a hand-off);
+    ``timeout`` seconds bound each job, through its context; ``ctx`` is the parent of
+    the pool's context. Use it as ``async with WorkerPool(fn, workers=4) as pool:``;
+    leaving the block normally closes the pool and waits for the queue to drain,
+    leaving it by an exception cancels the pool, waits for the workers and re-raises.
+
+    >>> async with WorkerPool(check_host, workers=8, timeout=1.0) as pool:
+    ...     async for result in pool.map(hosts):
+    ...         print(result.item, result.value if result.ok else result.error)
+    """
+
+    _lock = contextlib.nullcontext()  # one thread, one run: nothing to guard
+
+    def __init__(self, fn: Callable[[Context, Any], Awaitable[Any]], *, workers: int,
+                 queue_size: int | None = None, timeout: float | None = None,
+                 ctx: Context | None = None) -> None:
+        super().__init__(workers, queue_size, timeout)
+        self._fn = fn
+        self._group = Group(ctx if ctx is not None else background())
+        # The pool's own context, under the group's: cancel() stops the jobs, while a
+        # worker that dies cancels the group, and with it everything.
+        self.ctx = self._group.ctx.with_cancel()
+        self.ctx.after(self.close)  # a cancelled pool accepts nothing more
+        self._jobs = Channel(self._queue_size)
+        # Unbounded, as map bounds what it lets in: see map.
+        self._results_in, self._results = trio.open_memory_channel[Result | None](math.inf)
+        self._broken = False  # a worker died of a BaseException
+
+    async def __aenter__(self) -> WorkerPool:
+        await self._group.__aenter__()
+        for worker in range(self._workers):
+            await self._group.go(self._work, worker)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.cancel(exc)
+        await self._group.__aexit__(exc_type, exc, tb)
+
+    async def submit(self, item: Any) -> int:
+        """Queue ``item`` for a worker, waiting while ``queue_size`` items wait; return
+        its index. ``PoolClosed`` once the pool is closed or cancelled."""
+        index, self._next_index = self._next_index, self._next_index + 1
+        self._accepted += 1
+        try:
+            await self._jobs.send((index, item))
+        except ChannelClosed:
+            self._accepted -= 1
+            self._results_in.send_nowait(_WAKE)
+            raise PoolClosed(f"submit({item!r}) on a closed pool") from None
+        except BaseException:  # cancelled while it waited: not accepted
+            self._accepted -= 1
+            raise
+        return index
+
+    def close(self) -> None:
+        """Accept nothing more; what is queued still runs. Idempotent."""
+        self._jobs.close()
+        self._results_in.send_nowait(_WAKE)
+
+    def cancel(self, cause: BaseException | None = None) -> None:
+        """Cancel the pool's context: running jobs are interrupted, queued jobs end as
+        results with a ``Canceled`` error without starting, and the pool accepts
+        nothing more."""
+        self.ctx.cancel(cause)
+
+    async def results(self) -> AsyncIterator[Result]:
+        """Every job's result in completion order; ends once the pool is closed and
+        every accepted item has its result. One consumer at a time."""
+        while not (self._jobs.statistics().closed and self._delivered == self._accepted):
+            result = await self._next_result()
+            if result is not None:
+                yield result
+
+    async def map(self, items: Iterable[Any] | AsyncIterable[Any], *,
+                  ordered: bool = False) -> AsyncIterator[Result]:
+        """Submit every item and yield exactly their results, in completion order or,
+        with ``ordered=True``, input order. At most ``window`` items are in flight, so a
+        slow consumer holds back the submitting instead of piling up results; the pool
+        stays open."""
+        in_flight: deque[int] = deque()  # indices submitted, oldest first
+        finished: dict[int, Result] = {}  # results not yet yielded
+
+        async def ready() -> Result:
+            """What may be yielded now, waiting for results until something may."""
+            while True:
+                if ordered and in_flight[0] in finished:
+                    return finished.pop(in_flight.popleft())
+                if not ordered and finished:
+                    index, result = finished.popitem()
+                    in_flight.remove(index)
+                    return result
+                got = await self._next_result()
+                if got is not None:
+                    finished[got.index] = got
+
+        async for item in _each(items):
+            while len(in_flight) >= self.window:
+                yield await ready()
+            in_flight.append(await self.submit(item))
+        while in_flight:
+            yield await ready()
+
+    def _queued(self) -> int:
+        return self._jobs.statistics().buffered
+
+    async def _next_result(self) -> Result | None:
+        """The next result, or ``None`` after a wake-up; raises if a worker died."""
+        result = await self._results.receive()
+        if result is None:
+            if self._broken:
+                self._group.ctx.check()  # the block's exit raises the worker's exception
+            return None
+        self._delivered += 1
+        return result
+
+    async def _work(self, worker: int) -> None:
+        try:
+            async for index, item in self._jobs:
+                self._results_in.send_nowait(await self._run_job(worker, index, item))
+        except trio.Cancelled:
+            raise  # the group is stopping
+        except BaseException:  # not an Exception: the pool stops, the group raises it
+            self._broken = True
+            self._results_in.send_nowait(_WAKE)
+            raise
+
+    async def _run_job(self, worker: int, index: int, item: Any) -> Result:
+        now = trio.current_time
+        started = now()
+        if self.ctx.done:  # cancelled while it waited: it never starts
+            return self._result(index, item, None, self.ctx.err, worker, started, started)
+        job = self.ctx.with_timeout(self._timeout) if self._timeout else self.ctx.with_cancel()
+        self._running += 1
+        error: BaseException | None
+        try:
+            with job.scope():  # its deadline or cancel() interrupts it natively
+                value = await self._fn(job, item)
+            error = job.err  # a value that came as its context ended is not kept
+        except Exception as exc:  # fault isolation: the job failed, the worker goes on
+            value, error = None, exc
+        finally:
+            job.cancel()  # done with it: the pool's context lets go of it
+            self._running -= 1
+        return self._result(index, item, None if error else value, error, worker, started,
+                            now())
+
+
+async def _each(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
