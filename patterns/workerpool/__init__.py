@@ -12,7 +12,6 @@ shape in all three runtimes; the syntax and the runtime's support differ.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -70,29 +69,34 @@ class PoolStatistics:
 def timeline(results: Iterable[Result], *, width: int = 64) -> str:
     """A text chart of when each job ran: one row per worker, time left to right.
 
-    Each job is drawn with the last digit of its index (``!`` if it failed), so a
-    learner can watch the pool work in a terminal::
+    Each job is a segment that starts with its index, drawn with ``-`` if it succeeded
+    and ``!`` if it failed, so a learner can watch the pool work in a terminal::
 
-        worker 0 |000000111122222222         |
-        worker 1 |  3333333344!!!!5555555    |
-                 0.000 s               0.412 s
+        worker 0 |0------1-----4---------6-----|
+        worker 1 |2----------3!!!!!5-----------|
+                 0.000 s                0.412 s
+
+    Time is scaled to ``width`` columns, but a segment is never narrower than its label
+    and one mark, nor drawn over the one before it, so every job shows, in order; rows
+    that need more room grow past ``width``.
     """
-    results = sorted(results, key=lambda r: (r.worker, r.started))
+    results = sorted(results, key=lambda r: (r.worker, r.started, r.index))
     if not results:
         return "(no jobs)"
     start = min(r.started for r in results)
     span = max(r.finished for r in results) - start or 1.0
-    workers = sorted({r.worker for r in results})
-    rows = {worker: [" "] * width for worker in workers}
+    rows: dict[int, str] = {}
     for r in results:
-        first = min(width - 1, int((r.started - start) / span * width))
-        last = max(first, min(width - 1, math.ceil((r.finished - start) / span * width) - 1))
-        mark = str(r.index % 10) if r.ok else "!"
-        rows[r.worker][first:last + 1] = mark * (last + 1 - first)
-    label = max(len(f"worker {w}") for w in workers)
-    lines = [f"{f'worker {w}':<{label}} |{''.join(rows[w])}|" for w in workers]
-    left, right = "0.000 s", f"{span:.3f} s"
-    lines.append(" " * (label + 2) + left + right.rjust(width - len(left)))
+        row = rows.get(r.worker, "")
+        first = max(len(row), round((r.started - start) / span * width))
+        label = str(r.index)
+        cells = max(len(label) + 1, round((r.finished - start) / span * width) - first)
+        mark = "-" if r.ok else "!"
+        rows[r.worker] = row.ljust(first) + (label + mark * cells)[:cells]
+    right = max(width, *(len(row) for row in rows.values()))
+    name = max(len(f"worker {w}") for w in rows)
+    lines = [f"{f'worker {w}':<{name}} |{row.ljust(right)}|" for w, row in sorted(rows.items())]
+    lines.append(" " * (name + 2) + "0.000 s" + f"{span:.3f} s".rjust(right - len("0.000 s")))
     return "\n".join(lines)
 
 

@@ -54,10 +54,11 @@ class WorkerPool(PoolCore):
                  ctx: Context | None = None) -> None:
         super().__init__(workers, queue_size, timeout)
         self._fn = fn
-        self._group = Group(ctx if ctx is not None else background())
-        # The pool's own context, under the group's: cancel() stops the jobs, while a
-        # worker that dies cancels the group, and with it everything.
-        self.ctx = self._group.ctx.with_cancel()
+        # Two contexts. The pool's, a child of ``ctx``: cancelling either stops the jobs,
+        # and the consumer can still collect their results. The workers' group's, of its
+        # own: a worker that dies of a BaseException cancels it, and with it everything.
+        self.ctx = (ctx if ctx is not None else background()).with_cancel()
+        self._group = Group()
         self.ctx.after(self.close)  # a cancelled pool accepts nothing more
         self._jobs = Channel(self._queue_size)
         self._results: asyncio.Queue[Result | None] = asyncio.Queue()  # unbounded: see map
@@ -160,8 +161,9 @@ class WorkerPool(PoolCore):
                 self._results.put_nowait(await self._run_job(worker, index, item))
         except asyncio.CancelledError:
             raise  # the group is stopping
-        except BaseException:  # not an Exception: the pool stops, the group raises it
+        except BaseException as exc:  # not an Exception: the pool stops, the group raises it
             self._broken = True
+            self.cancel(exc)
             self._results.put_nowait(_WAKE)
             raise
 
