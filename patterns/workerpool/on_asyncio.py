@@ -76,7 +76,10 @@ class WorkerPool(PoolCore):
             self.close()
         else:
             self.cancel(exc)
-        await self._group.__aexit__(exc_type, exc, tb)
+        try:
+            await self._group.__aexit__(exc_type, exc, tb)
+        finally:
+            self.ctx.cancel()  # the pool is over, and so is its context (and its timer)
 
     async def submit(self, item: Any) -> int:
         """Queue ``item`` for a worker, waiting while ``queue_size`` items wait; return

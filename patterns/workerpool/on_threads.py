@@ -77,7 +77,10 @@ class WorkerPool(PoolCore):
             self.close()
         else:
             self.cancel(exc)
-        self._group.__exit__(exc_type, exc, tb)
+        try:
+            self._group.__exit__(exc_type, exc, tb)
+        finally:
+            self.ctx.cancel()  # the pool is over, and so is its context (and its timer)
 
     def submit(self, item: Any) -> int:
         """Queue ``item`` for a worker, blocking while ``queue_size`` items wait; return
