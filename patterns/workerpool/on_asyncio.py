@@ -62,7 +62,7 @@ class WorkerPool(PoolCore):
         self.ctx.after(self.close)  # a cancelled pool accepts nothing more
         self._jobs = Channel(self._queue_size)
         self._results: asyncio.Queue[Result | None] = asyncio.Queue()  # unbounded: see map
-        self._broken = False  # a worker died of a BaseException
+        self._broken: BaseException | None = None  # what a worker died of
 
     async def __aenter__(self) -> WorkerPool:
         await self._group.__aenter__()
@@ -152,8 +152,8 @@ class WorkerPool(PoolCore):
         """The next result, or ``None`` after a wake-up; raises if a worker died."""
         result = await self._results.get()
         if result is None:
-            if self._broken:
-                self._group.ctx.check()  # the block's exit raises the worker's exception
+            if self._broken is not None:  # the consumer stops too; the block re-raises it
+                raise self._broken
             return None
         self._delivered += 1
         return result
@@ -165,7 +165,7 @@ class WorkerPool(PoolCore):
         except asyncio.CancelledError:
             raise  # the group is stopping
         except BaseException as exc:  # not an Exception: the pool stops, the group raises it
-            self._broken = True
+            self._broken = exc
             self.cancel(exc)
             self._results.put_nowait(_WAKE)
             raise

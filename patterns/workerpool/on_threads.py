@@ -64,7 +64,7 @@ class WorkerPool(PoolCore):
         self.ctx.after(self.close)  # a cancelled pool accepts nothing more
         self._jobs = Channel(self._queue_size)
         self._results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
-        self._broken = False  # a worker died of a BaseException
+        self._broken: BaseException | None = None  # what a worker died of
 
     def __enter__(self) -> WorkerPool:
         for worker in range(self._workers):
@@ -155,8 +155,8 @@ class WorkerPool(PoolCore):
         """The next result, or ``None`` after a wake-up; raises if a worker died."""
         result = self._results.get()
         if result is None:
-            if self._broken:
-                self._group.ctx.check()  # the block's exit raises the worker's exception
+            if self._broken is not None:  # the consumer stops too; the block re-raises it
+                raise self._broken
             return None
         with self._lock:
             self._delivered += 1
@@ -167,7 +167,7 @@ class WorkerPool(PoolCore):
             for index, item in self._jobs:
                 self._results.put(self._run_job(worker, index, item))
         except BaseException as exc:  # not an Exception: the pool stops, the group raises it
-            self._broken = True
+            self._broken = exc
             self.cancel(exc)
             self._results.put(_WAKE)
             raise

@@ -66,7 +66,7 @@ class WorkerPool(PoolCore):
         self._jobs = Channel(self._queue_size)
         # Unbounded, as map bounds what it lets in: see map.
         self._results_in, self._results = trio.open_memory_channel[Result | None](math.inf)
-        self._broken = False  # a worker died of a BaseException
+        self._broken: BaseException | None = None  # what a worker died of
 
     async def __aenter__(self) -> WorkerPool:
         await self._group.__aenter__()
@@ -156,8 +156,8 @@ class WorkerPool(PoolCore):
         """The next result, or ``None`` after a wake-up; raises if a worker died."""
         result = await self._results.receive()
         if result is None:
-            if self._broken:
-                self._group.ctx.check()  # the block's exit raises the worker's exception
+            if self._broken is not None:  # the consumer stops too; the block re-raises it
+                raise self._broken
             return None
         self._delivered += 1
         return result
@@ -169,7 +169,7 @@ class WorkerPool(PoolCore):
         except trio.Cancelled:
             raise  # the group is stopping
         except BaseException as exc:  # not an Exception: the pool stops, the group raises it
-            self._broken = True
+            self._broken = exc
             self.cancel(exc)
             self._results_in.send_nowait(_WAKE)
             raise
