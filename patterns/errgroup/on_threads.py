@@ -7,8 +7,8 @@ tasks that watch it stop early. Go counterpart: ``errgroup.Group``.
 What threads do differently: a task cannot be interrupted, only told (through
 ``g.ctx``), and a thread is expensive to start: about 100 µs here against about 1 µs
 for a goroutine. So the group keeps threads that finish a task idle for the next one,
-``ThreadPoolExecutor``'s trick (a semaphore counts the idle threads; only when none is
-idle does ``go`` start a new one), and ends them when the group finishes. Go does not
+``ThreadPoolExecutor``'s trick (a count of idle threads; only when none is idle does
+``go`` start a new one), and ends them when the group finishes. Go does not
 bother: a goroutine is cheaper than the bookkeeping.
 
 ``wait()`` (or leaving ``with Group() as g:``) is where the group finishes: it cancels
@@ -52,7 +52,7 @@ class Group(GroupCore):
         self._all_done = threading.Condition(self._lock)
         super().__init__(ctx if ctx is not None else background(), limit)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # how many threads wait for a job
+        self._idle = 0  # threads waiting for a job, counted under the lock
         self._threads: list[threading.Thread] = []
 
     def go(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
@@ -88,8 +88,11 @@ class Group(GroupCore):
     def _start(self, fn: Callable[..., object], args: Any, kwargs: Any) -> None:
         with self._lock:
             self._running += 1
+            hire = not self._idle  # nobody idle to take it: hire
+            if not hire:
+                self._idle -= 1
         self._jobs.put((fn, args, kwargs))
-        if not self._idle.acquire(blocking=False):  # nobody idle to take it: hire
+        if hire:
             thread = threading.Thread(target=self._work, name=f"errgroup-{len(self._threads)}")
             self._threads.append(thread)
             thread.start()
@@ -102,13 +105,13 @@ class Group(GroupCore):
             except BaseException as exc:  # kept, and raised by wait()
                 self._fail(exc)
             finally:
-                with self._lock:
-                    self._running -= 1
-                    if not self._running:
-                        self._all_done.notify_all()
                 # Idle first, then free the slot: a go() let through by the slot must find
                 # this thread idle, or it would hire one more than the limit.
-                self._idle.release()
+                with self._lock:
+                    self._running -= 1
+                    self._idle += 1
+                    if not self._running:
+                        self._all_done.notify_all()
                 if self._limit is not None:
                     self._limit.release()
 
@@ -121,5 +124,5 @@ class Group(GroupCore):
             self._jobs.put(None)  # one "go home" per thread
         for thread in threads:
             thread.join()
-        self._idle = threading.Semaphore(0)
+        self._idle = 0
         self.ctx.cancel()

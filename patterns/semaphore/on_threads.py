@@ -5,9 +5,9 @@ waiter has been served; ``release(n)`` gives tokens back. Go counterpart:
 ``semaphore.Weighted``.
 
 What threads do differently: a blocked thread cannot be interrupted, so a waiter
-watches its context itself. It sleeps on its own ``threading.Event``, which a grant or
-a cancellation sets, with the context's ``remaining()`` time as the timeout: Go's
-``select`` on ``ready`` and ``ctx.Done()``, spelled with one event and a timeout.
+watches its context itself. It sleeps on a lock of its own, which a grant or a
+cancellation releases, with the context's ``remaining()`` time as the timeout: Go's
+``select`` on ``ready`` and ``ctx.Done()``, spelled with one lock and a timeout.
 Unlike ``threading.Semaphore``, it is weighted, strictly FIFO, and refuses to release
 more than it holds.
 """
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import partial
 
 from patterns.context.on_threads import Context
 from patterns.semaphore._weighted import Weighted
@@ -54,13 +55,17 @@ class Semaphore(Weighted):
         with self._lock:
             if self._take(n):
                 return
-            woken = threading.Event()
-            waiter = self._enqueue(n, woken.set)
-        # A cancel sets the same event; the deadline is this wait's timeout.
-        stop = ctx._on_done(woken.set) if ctx is not None else None
+            # The waiter sleeps on a lock of its own, taken here and released to wake it:
+            # what threading.Condition does underneath, without the Condition.
+            woken = threading.Lock()
+            woken.acquire()
+            waiter = self._enqueue(n, partial(_release, woken))
+        # A cancel releases the same lock; the deadline is this wait's timeout.
+        stop = ctx._on_done(partial(_release, woken)) if ctx is not None else None
         try:
             while not waiter.granted and not (ctx is not None and ctx.done):
-                woken.wait(None if ctx is None else ctx.remaining())
+                remaining = None if ctx is None else ctx.remaining()
+                woken.acquire(timeout=-1 if remaining is None else remaining)
         except BaseException:  # KeyboardInterrupt, in the main thread
             self._abandon(waiter)
             raise
@@ -79,3 +84,9 @@ class Semaphore(Weighted):
             yield
         finally:
             self.release(n)
+
+
+def _release(lock: threading.Lock) -> None:
+    """Wake the waiter sleeping on ``lock``; a grant and a cancel may both try."""
+    with suppress(RuntimeError):  # released already: it is awake
+        lock.release()
