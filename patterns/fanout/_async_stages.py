@@ -19,8 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from contextlib import asynccontextmanager
 from typing import Any
 
-from patterns.context import Canceled, ContextError
-from patterns.fanout import ChannelClosed
+from patterns.context import Canceled
 
 Fn = Callable[[Any], Awaitable[Any]]
 Stage = Fn | tuple[Fn, int]
@@ -110,10 +109,11 @@ class AsyncStages:
 
 
 async def _run_stage(ctx: Any, stage: Callable[..., Awaitable[None]], *args: Any) -> None:
-    """Run one stage; once the stages stop, what stopping causes in it is no error."""
+    """Run one stage. Once the stages stop, nothing it raises is an error: the first
+    error is already kept, or the consumer has left and wants none of this work."""
     try:
         await stage(*args)
-    except (ChannelClosed, ContextError):
+    except Exception:
         if not ctx.done:
             raise
 

@@ -9,6 +9,10 @@ What threads do differently: a stage cannot be interrupted. A thread blocked on 
 channel wakes only when the channel moves or closes, so stopping a pipeline (the first
 error, or the consumer leaving the block) closes every channel in it, and a stage
 checks the context before each item; a call of ``fn`` already running finishes first.
+"Every channel" includes the caller's: a channel passed in as a source or to ``merge``
+is closed too, since a thread blocked receiving from it has no other way to wake, and
+a producer still sending to it then gets :class:`ChannelClosed` (asyncio and trio
+leave it open).
 Unlike ``queue.Queue`` (whose ``maxsize=0`` means unbounded), a channel can be closed,
 and a receiver learns that the stream has ended.
 """
@@ -20,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from patterns.context import Canceled, ContextError
+from patterns.context import Canceled
 from patterns.context.on_threads import Context, background
 from patterns.errgroup.on_threads import Group
 from patterns.fanout import ChannelClosed, EndOfChannel
@@ -183,10 +187,12 @@ def _running(channels: list[Channel]) -> Iterator[Group]:
 
 
 def _run_stage(ctx: Context, stage: Callable[..., None], *args: Any) -> None:
-    """Run one stage; once the stages stop, what stopping causes in it is no error."""
+    """Run one stage. Once the stages stop, nothing it raises is an error: the first
+    error is already kept, or the consumer has left and wants none of this work (a call
+    of ``fn`` that was running finishes, and may fail, after the block has moved on)."""
     try:
         stage(*args)
-    except (ChannelClosed, ContextError):
+    except Exception:
         if not ctx.done:
             raise
 
