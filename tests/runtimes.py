@@ -108,15 +108,20 @@ class Runtime:
 
     # -- running ---------------------------------------------------------------------
 
-    def run(self, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
-        """Run ``scenario(rt, *args)`` to completion; fail if it leaves tasks behind."""
+    def run(self, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: Any,
+            mock_clock: bool = True) -> Any:
+        """Run ``scenario(rt, *args)`` to completion; fail if it leaves tasks behind.
+
+        ``mock_clock=False`` runs trio on the real clock, for scenarios that wait on real
+        sockets: the mock clock would jump while a task waits for bytes, and every
+        deadline would pass at once."""
         if self.name == "threads":
             return drive(scenario(self, *args))
         if self.name == "asyncio":
             return anyio.run(self._asyncio_main, scenario, args, backend="asyncio")
-        clock = trio.testing.MockClock(autojump_threshold=0)
+        options = {"clock": trio.testing.MockClock(autojump_threshold=0)} if mock_clock else {}
         return anyio.run(
-            self._trio_main, scenario, args, backend="trio", backend_options={"clock": clock}
+            self._trio_main, scenario, args, backend="trio", backend_options=options
         )
 
     async def _asyncio_main(self, scenario: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from patterns._lazy import runtime_modules
+from patterns.context import Canceled
 from patterns.probe.schedule import ideal_makespan, lower_bound
 from patterns.probe.targets import Target, TargetError, parse_targets
+from patterns.workerpool import Result
 
 __all__ = [
     "BODY_CAP",
@@ -48,6 +50,7 @@ __all__ = [
     "lower_bound",
     "outcome_for",
     "parse_targets",
+    "result_of_job",
 ]
 
 Outcome = Literal["ok", "dns_error", "unreachable", "refused", "timeout", "reset",
@@ -177,6 +180,22 @@ def outcome_for(exc: BaseException) -> tuple[Outcome, str]:
         return "protocol_error", text or type(exc).__name__
     # Not an I/O error: a surprise. Name its type, so the report points at the bug.
     return "protocol_error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def result_of_job(job: Result, runtime: str) -> ProbeResult | None:
+    """The probe's result from the worker pool's record of its job, in any runtime.
+
+    A job that failed in the pool still gets an outcome (its deadline: ``timeout``; a bug
+    in a driver: ``protocol_error`` with its text); a probe the scan cancelled gets none,
+    since no outcome would be honest for it.
+    """
+    if job.error is None:
+        result: ProbeResult = job.value
+        return result
+    if isinstance(job.error, Canceled):
+        return None
+    outcome, error = outcome_for(job.error)
+    return ProbeResult(job.item, outcome, None, job.elapsed, error, runtime)
 
 
 __getattr__ = runtime_modules(__name__)

@@ -1,0 +1,133 @@
+"""The probe workload on asyncio: streams, one deadline for each probe.
+
+``probe(ctx, target)`` asks one target its question (a TCP connect, an HTTP ``GET``, an
+ICMP echo) and ends as a :class:`~patterns.probe.ProbeResult`; ``scan`` probes every
+target through a ``WorkerPool``. Go counterpart: ``net.DialTimeout`` and ``http.Get``
+under a ``context.Context``, fanned out over a worker pool.
+
+What asyncio does differently: a task can be interrupted at any ``await``, so the whole
+probe runs inside one ``async with ctx.scope():``. When the deadline passes, wherever
+the probe waits (connecting, sending, reading the third byte of a slow drip), it is
+cancelled there and the scope raises ``DeadlineExceeded``: a ``timeout``. No call below
+needs the context, and none has a timeout of its own. A ``CancelledError`` from outside
+(``task.cancel()``, a ``TaskGroup``) is no outcome and passes through.
+
+Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
+``scan`` returns the results of the probes that finished, in input order. A probe that
+was stopped has no outcome to report (``timeout`` would blame the host), so it has no
+result, and ``ctx.err`` tells the caller that the list is short: Go's
+``return results, ctx.Err()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Iterable
+
+from patterns.context import Canceled
+from patterns.context.on_asyncio import Context, background
+from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
+from patterns.probe.http import HttpExchange
+from patterns.probe.icmp import EchoExchange, icmp_socket
+from patterns.workerpool.on_asyncio import WorkerPool
+
+__all__ = ["probe", "scan"]
+
+RUNTIME = "asyncio"
+CHUNK = 65536  # bytes asked of each read
+
+
+async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
+               ctx: Context | None = None,
+               on_result: Callable[[ProbeResult], object] | None = None) -> list[ProbeResult]:
+    """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
+    return the results in the order of ``targets``.
+
+    ``on_result(result)`` is called in this task as each probe finishes (completion
+    order). Cancelling ``ctx`` stops the scan: probes in flight stop, the rest ask
+    nothing, and the results of the probes that finished are returned; ``ctx.err``
+    says the list is short. Go counterpart: a worker pool of health checks with a
+    results channel.
+    """
+    parent = ctx if ctx is not None else background()
+
+    async def probe_job(job: Context, target: Target) -> ProbeResult:
+        # The scan's ctx reaches the probe through its job's context (Go's AfterFunc).
+        # Handed to the pool instead, a cancel would close the pool under map's submit.
+        stop = parent.after(job.cancel)
+        try:
+            return await probe(job, target)
+        finally:
+            stop()
+
+    finished: dict[int, ProbeResult] = {}
+    async with WorkerPool(probe_job, workers=workers, timeout=timeout) as pool:
+        # Completion order, not ordered=True: a hanging host must not hold back the
+        # progress report, nor the submitting of the targets after it.
+        async for job in pool.map(targets):
+            result = result_of_job(job, RUNTIME)
+            if result is not None:
+                finished[job.index] = result
+                if on_result is not None:
+                    on_result(result)
+    return [finished[index] for index in sorted(finished)]
+
+
+async def probe(ctx: Context, target: Target) -> ProbeResult:
+    """Ask ``target`` its question before ``ctx``'s deadline; every failure is a result.
+
+    A ``tcp`` target is healthy when it accepts a connection, an ``http`` one when its
+    answer to ``GET`` passes :class:`~patterns.probe.http.HttpExchange`, an ``icmp`` one
+    when it echoes a ping. The deadline covers the whole probe, name lookup included;
+    without one, a silent host holds the probe forever. A cancelled ``ctx`` raises
+    ``Canceled``, a cancelled task ``CancelledError``: cancellation is no outcome.
+    """
+    now = asyncio.get_running_loop().time
+    start = now()
+    try:
+        ctx.check()  # done already: ask nothing (the scope would let the connect go out first)
+        async with ctx.scope():  # the deadline interrupts whatever the probe awaits
+            outcome, status, error = await _ask(target)
+    except Canceled:
+        raise
+    except Exception as exc:  # refused, reset, the deadline, a surprise: all outcomes
+        outcome, error = outcome_for(exc)
+        status = None
+    return ProbeResult(target, outcome, status, now() - start, error, RUNTIME)
+
+
+async def _ask(target: Target) -> Verdict:
+    if target.kind == "icmp":
+        return await _ping(target)
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    try:
+        if target.kind == "tcp":
+            return Verdict("ok", None, None)  # the connection was accepted: that was all
+        return await _get(reader, writer, target)
+    finally:
+        writer.close()  # the transport closes the socket on the loop's next turn
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+               target: Target) -> Verdict:
+    exchange = HttpExchange(target)
+    writer.write(exchange.request())
+    await writer.drain()
+    while not exchange.receive(await reader.read(CHUNK)):
+        pass
+    return exchange.verdict()
+
+
+async def _ping(target: Target) -> Verdict:
+    loop = asyncio.get_running_loop()
+    family, _, _, _, address = (await loop.getaddrinfo(
+        target.host, None, type=socket.SOCK_DGRAM))[0]
+    with icmp_socket(family) as sock:
+        sock.setblocking(False)  # the loop's sock_* calls want a non-blocking socket
+        exchange = EchoExchange.for_socket(sock)
+        await loop.sock_sendto(sock, exchange.request(), address)
+        while not exchange.receive(await loop.sock_recv(sock, CHUNK)):
+            pass
+    return exchange.verdict()
+

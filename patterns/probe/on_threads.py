@@ -1,0 +1,167 @@
+"""The probe workload on OS threads: blocking sockets, one deadline for each probe.
+
+``probe(ctx, target)`` asks one target its question (a TCP connect, an HTTP ``GET``, an
+ICMP echo) and ends as a :class:`~patterns.probe.ProbeResult`; ``scan`` probes every
+target through a ``WorkerPool``. Go counterpart: ``net.DialTimeout`` and ``http.Get``
+under a ``context.Context``, fanned out over a worker pool.
+
+What threads do differently: a thread blocked on a socket cannot be interrupted, so
+every blocking call keeps the context's deadline itself. The time left becomes the
+socket's timeout before each call (it shrinks, so a host that drips a byte a second
+cannot stretch it: one deadline, never a timeout per ``recv``), and a cancel shuts the
+socket down, which wakes the call (closing it would not, on Linux). Whatever woke the
+call, the probe then asks the context why (``ctx.check()``): past the deadline the probe
+is a ``timeout``, and cancelled it is no outcome at all. The context is handed down to
+every call; asyncio and trio wrap the whole probe in one ``ctx.scope()`` instead.
+
+Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
+``scan`` returns the results of the probes that finished, in input order. A probe that
+was stopped has no outcome to report (``timeout`` would blame the host), so it has no
+result, and ``ctx.err`` tells the caller that the list is short: Go's
+``return results, ctx.Err()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from patterns.context import Canceled
+from patterns.context.on_threads import Context, background
+from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
+from patterns.probe.http import HttpExchange
+from patterns.probe.icmp import EchoExchange, icmp_socket
+from patterns.workerpool.on_threads import WorkerPool
+
+__all__ = ["probe", "scan"]
+
+RUNTIME = "threads"
+CHUNK = 65536  # bytes asked of each read
+
+T = TypeVar("T")
+
+
+def scan(targets: Iterable[Target], *, workers: int, timeout: float,
+         ctx: Context | None = None,
+         on_result: Callable[[ProbeResult], object] | None = None) -> list[ProbeResult]:
+    """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
+    return the results in the order of ``targets``.
+
+    ``on_result(result)`` is called in this thread as each probe finishes (completion
+    order). Cancelling ``ctx`` stops the scan: probes in flight stop, the rest ask
+    nothing, and the results of the probes that finished are returned; ``ctx.err``
+    says the list is short. Go counterpart: a worker pool of health checks with a
+    results channel.
+    """
+    parent = ctx if ctx is not None else background()
+
+    def probe_job(job: Context, target: Target) -> ProbeResult:
+        # The scan's ctx reaches the probe through its job's context (Go's AfterFunc).
+        # Handed to the pool instead, a cancel would close the pool under map's submit.
+        stop = parent.after(job.cancel)
+        try:
+            return probe(job, target)
+        finally:
+            stop()
+
+    finished: dict[int, ProbeResult] = {}
+    with WorkerPool(probe_job, workers=workers, timeout=timeout) as pool:
+        # Completion order, not ordered=True: a hanging host must not hold back the
+        # progress report, nor the submitting of the targets after it.
+        for job in pool.map(targets):
+            result = result_of_job(job, RUNTIME)
+            if result is not None:
+                finished[job.index] = result
+                if on_result is not None:
+                    on_result(result)
+    return [finished[index] for index in sorted(finished)]
+
+
+def probe(ctx: Context, target: Target) -> ProbeResult:
+    """Ask ``target`` its question before ``ctx``'s deadline; every failure is a result.
+
+    A ``tcp`` target is healthy when it accepts a connection, an ``http`` one when its
+    answer to ``GET`` passes :class:`~patterns.probe.http.HttpExchange`, an ``icmp`` one
+    when it echoes a ping. The deadline covers the whole probe, name lookup aside (the
+    system resolver cannot be interrupted); without one, a silent host holds the probe
+    forever. A cancelled ``ctx`` raises ``Canceled``: cancellation is no outcome.
+    """
+    start = time.monotonic()
+    try:
+        ctx.check()  # done already: ask nothing
+        outcome, status, error = _ask(ctx, target)
+    except Canceled:
+        raise
+    except Exception as exc:  # refused, reset, the deadline, a surprise: all outcomes
+        outcome, error = outcome_for(exc)
+        status = None
+    return ProbeResult(target, outcome, status, time.monotonic() - start, error, RUNTIME)
+
+
+def _ask(ctx: Context, target: Target) -> Verdict:
+    if target.kind == "icmp":
+        return _ping(ctx, target)
+    # The name's first address only; asyncio and trio try each in turn.
+    family, kind, proto, _, address = socket.getaddrinfo(
+        target.host, target.port, type=socket.SOCK_STREAM)[0]
+    with _watched(ctx, socket.socket(family, kind, proto)) as sock:
+        _blocking(ctx, sock, sock.connect, address)
+        if target.kind == "tcp":
+            return Verdict("ok", None, None)  # the connection was accepted: that was all
+        return _get(ctx, sock, target)
+
+
+def _get(ctx: Context, sock: socket.socket, target: Target) -> Verdict:
+    exchange = HttpExchange(target)
+    _blocking(ctx, sock, sock.sendall, exchange.request())
+    while not exchange.receive(_blocking(ctx, sock, sock.recv, CHUNK)):
+        pass
+    return exchange.verdict()
+
+
+def _ping(ctx: Context, target: Target) -> Verdict:
+    family, _, _, _, address = socket.getaddrinfo(target.host, None, type=socket.SOCK_DGRAM)[0]
+    with _watched(ctx, icmp_socket(family)) as sock:
+        exchange = EchoExchange.for_socket(sock)
+        _blocking(ctx, sock, sock.sendto, exchange.request(), address)
+        while not exchange.receive(_blocking(ctx, sock, sock.recv, CHUNK)):
+            pass
+    return exchange.verdict()
+
+
+@contextlib.contextmanager
+def _watched(ctx: Context, sock: socket.socket) -> Iterator[socket.socket]:
+    """``sock``, shut down when ``ctx`` ends (that wakes a call blocked on it), and
+    closed on the way out."""
+    stop = ctx.after(lambda: _shut_down(sock))
+    with sock:
+        try:
+            yield sock
+        finally:
+            stop()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    # Runs in whatever thread ends the context, and must not raise there. A socket that
+    # is closed, reset or not connected says so, and is woken all the same.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _blocking(ctx: Context, sock: socket.socket, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, a blocking call on ``sock``, kept within ``ctx``: the time left
+    is the socket's timeout, and once the call returns or fails the context says why it
+    woke (a cancel shuts the socket down: an empty read, a "reset" that is ours)."""
+    ctx.check()
+    sock.settimeout(ctx.remaining())
+    try:
+        value = call(*args)
+    except OSError:
+        ctx.check()  # a socket timeout at the deadline is DeadlineExceeded: timeout
+        raise
+    ctx.check()
+    return value
+

@@ -1,0 +1,429 @@
+"""Behavioural suite for the probe drivers (``patterns.probe.on_*``), in three runtimes.
+
+The contract is DESIGN.md, "patterns.probe": ``probe(ctx, target)`` ends as a
+``ProbeResult`` whose outcome is what the host deserves, under one deadline for the
+whole probe (a host that drips a byte at a time cannot stretch it), and
+``scan(targets, *, workers, timeout)`` gives every target its result in input order
+through the runtime's ``WorkerPool``. Cancellation is no outcome: a cancelled ``ctx``
+raises ``Canceled`` from ``probe``, a native cancellation passes through, and a
+cancelled scan returns the results that finished (see the driver modules' docstrings).
+
+These tests talk to real sockets on loopback, mostly a simulated ``Fleet`` whose
+``truth`` says how each probe must end. trio's ``MockClock`` (what ``rt.run`` uses)
+jumps to the next deadline whenever every task waits, and a task waiting on a socket
+waits: so trio runs here on the real clock (:func:`run`). The only name lookups are of
+names under ``.invalid`` and are answered by a stub: the system resolver here would ask
+a DNS server off this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import anyio
+import pytest
+import trio
+from runtimes import Runtime
+
+from patterns.context import Canceled
+from patterns.probe import ProbeResult, Target
+from patterns.probe.fleet import Fleet
+from patterns.probe.icmp import IcmpNotPermitted, icmp_socket
+
+TIMEOUT_S = 1.0  # a scan's per-probe timeout: the least one the fleet's truth holds for
+SLACK_S = 0.5  # how far past its deadline a probe may end (scheduling, closing)
+SHORT_S = 0.25  # the deadline of a single probe of a host that never answers
+ANSWER_S = 2.0  # the deadline of a single probe of a host that answers (within 0.3 s)
+NEVER_S = 3600.0  # a deadline no test waits for: only a cancel ends such a probe
+CANCEL_WITHIN_S = 5.0  # a cancelled scan returns long before this
+FAIL_SAFE_S = 10.0  # a helper's wait that should end long before; a hang becomes a failure
+NO_NATIVE_CANCEL = "threads: nothing cancels a thread from outside; its ctx is the only way in"
+HTTP_STATUS = ("ok", "bad_status", "content_mismatch", "too_large")  # decided after the head
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def run(rt: Runtime, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
+    """``rt.run(scenario, *args)``, with trio on the real clock: real sockets and
+    ``MockClock(autojump_threshold=0)`` do not mix (the clock jumps while a task waits
+    for bytes, and every deadline passes at once). The task-leak check stays."""
+    return rt.run(scenario, *args, mock_clock=False)
+
+
+def background(rt: Runtime) -> Any:
+    return rt.module("context").background()
+
+
+async def probe(rt: Runtime, ctx: Any, target: Target) -> ProbeResult:
+    result: ProbeResult = await rt.call(rt.module("probe").probe, ctx, target)
+    return result
+
+
+async def scan(rt: Runtime, targets: list[Target], **kwargs: Any) -> list[ProbeResult]:
+    results: list[ProbeResult] = await rt.call(rt.module("probe").scan, targets, **kwargs)
+    return results
+
+
+def wrong_outcomes(fleet: Fleet, results: list[ProbeResult]) -> dict[str, tuple[str, str]]:
+    """Target (and role) -> (outcome, truth), for every result that is not the truth."""
+    return {f"{r.target} ({fleet.roles[r.target]})": (r.outcome, fleet.truth[r.target])
+            for r in results if r.outcome != fleet.truth[r.target]}
+
+
+def late(results: list[ProbeResult], timeout: float) -> dict[str, float | None]:
+    """Target -> latency, for every result that ended past its deadline and the slack."""
+    return {str(r.target): r.latency for r in results
+            if r.latency is None or r.latency > timeout + SLACK_S}
+
+
+def silent(fleet: Fleet, target: Target) -> bool:
+    """Whether the host never answers (it hangs, drips or never accepts)."""
+    return math.isinf(fleet.latency[target])
+
+
+@pytest.fixture(scope="module")
+def fleets() -> Iterator[dict[str, Fleet]]:
+    """One 100-host fleet per profile these tests use, for the whole module."""
+    with Fleet(hosts=100, profile="standard", seed=0) as standard, \
+            Fleet(hosts=100, profile="hostile", seed=0) as hostile:
+        yield {"standard": standard, "hostile": hostile}
+
+
+class SilentHost:
+    """An HTTP host on 127.0.0.1 that reads one request and never answers; ``heard`` is
+    set once the request has arrived, so the probe is waiting for its answer. Serves
+    from a thread of its own until the probe hangs up."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.target = Target.http("127.0.0.1", self.listener.getsockname()[1])
+        self.heard = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="silent host")
+
+    def __enter__(self) -> SilentHost:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(OSError):  # wakes an accept() that no probe came to
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self._thread.join()
+        self.listener.close()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(FAIL_SAFE_S)
+        with contextlib.suppress(OSError):
+            conn, _ = self.listener.accept()
+            with conn:
+                conn.settimeout(FAIL_SAFE_S)
+                request = b""
+                while b"\r\n\r\n" not in request and (chunk := conn.recv(4096)):
+                    request += chunk
+                self.heard.set()
+                while conn.recv(4096):  # until the probe hangs up
+                    pass
+
+
+@pytest.fixture
+def silent_host() -> Iterator[SilentHost]:
+    with SilentHost() as host:
+        yield host
+
+
+# -- the fault matrix ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["standard", "hostile"])
+def test_a_scan_finds_every_host_as_it_is(rt: Runtime, fleets: dict[str, Fleet],
+                                          profile: str) -> None:
+    fleet = fleets[profile]
+    reported: list[ProbeResult] = []
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        return await scan(rt, fleet.targets, workers=100, timeout=TIMEOUT_S,
+                          on_result=reported.append)
+
+    results = run(rt, scenario)
+    assert [r.target for r in results] == fleet.targets  # input order, every target
+    assert not wrong_outcomes(fleet, results), "outcome vs truth"
+    # One deadline per probe: the slow drips and full backlogs end with it too.
+    assert not late(results, TIMEOUT_S), "probes that ended past their deadline"
+    assert {r.runtime for r in results} == {rt.name}
+    assert all((r.error is None) == r.healthy for r in results)
+    # on_result saw each result once, as it came (completion order, not input order).
+    position = {t: i for i, t in enumerate(fleet.targets)}
+    assert sorted(reported, key=lambda r: position[r.target]) == results
+
+
+def test_a_scan_with_fewer_workers_than_targets(rt: Runtime,
+                                                fleets: dict[str, Fleet]) -> None:
+    fleet = fleets["standard"]
+    targets = fleet.targets[:40]
+    assert any(silent(fleet, t) for t in targets)  # a hanging host holds one worker a while
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        return await scan(rt, targets, workers=5, timeout=TIMEOUT_S)
+
+    results = run(rt, scenario)
+    assert [r.target for r in results] == targets
+    assert not wrong_outcomes(fleet, results)
+    assert not late(results, TIMEOUT_S)
+
+
+# -- single probes ---------------------------------------------------------------------------
+
+ROLES = {"standard": ["healthy", "refused", "server_error", "wrong_content", "hanging"],
+         "hostile": ["oversized", "garbage", "reset", "slow_drip", "full_backlog"]}
+
+
+@pytest.mark.parametrize(("profile", "role"),
+                         [(p, role) for p, roles in ROLES.items() for role in roles])
+def test_a_single_probe_ends_as_its_host_deserves(rt: Runtime, fleets: dict[str, Fleet],
+                                                  profile: str, role: str) -> None:
+    fleet = fleets[profile]
+    # One host of the role per kind (tcp, http) and variant (which garbage, which drip).
+    hosts = {(h.kind, h.variant): (t, h) for t, h in zip(fleet.targets, fleet.plan,
+                                                          strict=True) if h.role == role}
+    deadline = SHORT_S if role in ("hanging", "slow_drip", "full_backlog") else ANSWER_S
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        results = []
+        for target, _ in hosts.values():
+            with background(rt).with_timeout(deadline) as ctx:
+                results.append(await probe(rt, ctx, target))
+        return results
+
+    results = run(rt, scenario)
+    for result, (target, host) in zip(results, hosts.values(), strict=True):
+        assert result.target == target
+        assert result.outcome == fleet.truth[target], (host, result)
+        assert result.runtime == rt.name
+        assert result.latency is not None and result.latency <= deadline + SLACK_S, result
+        assert (result.error is None) == (result.outcome == "ok"), result
+        expected_status = host.status if (target.kind == "http"
+                                          and result.outcome in HTTP_STATUS) else None
+        assert result.status == expected_status, result
+
+
+def test_a_name_that_does_not_resolve_is_a_dns_error(rt: Runtime,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", _no_invalid_names(socket.getaddrinfo))
+    targets = [Target.tcp("nowhere.invalid", 80), Target.http("nowhere.invalid"),
+               Target.icmp("nowhere.invalid")]
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        if rt.name == "trio":  # trio asks its own resolver, in a thread, unless told
+            trio.socket.set_custom_hostname_resolver(_NoInvalidNames())
+        with background(rt).with_timeout(ANSWER_S) as ctx:
+            return [await probe(rt, ctx, target) for target in targets]
+
+    results = run(rt, scenario)
+    assert [(r.target, r.outcome) for r in results] == [(t, "dns_error") for t in targets]
+    assert all(r.error for r in results)
+
+
+_NXDOMAIN = "Name or service not known"
+
+
+def _under_invalid(host: object) -> bool:
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    return name.rstrip(".").endswith(".invalid")
+
+
+def _no_invalid_names(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``socket.getaddrinfo`` that answers names under ``.invalid`` (RFC 6761: they never
+    resolve) itself, as a resolver that knows the rule would, without asking DNS."""
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if _under_invalid(host):
+            raise socket.gaierror(socket.EAI_NONAME, _NXDOMAIN)
+        return real(host, *args, **kwargs)
+
+    return getaddrinfo
+
+
+class _NoInvalidNames(trio.abc.HostnameResolver):
+    """trio's side of the stub: it only ever sees names, never addresses."""
+
+    async def getaddrinfo(self, host: bytes | None, port: bytes | str | int | None,
+                          family: int = 0, type: int = 0, proto: int = 0,
+                          flags: int = 0) -> Any:
+        assert _under_invalid(host), f"this test resolves no other name: {host!r}"
+        raise socket.gaierror(socket.EAI_NONAME, _NXDOMAIN)
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+def test_a_ping_to_loopback(rt: Runtime) -> None:
+    try:
+        icmp_socket().close()
+        refusal = None
+    except IcmpNotPermitted as exc:
+        refusal = str(exc)
+
+    async def scenario(rt: Runtime) -> ProbeResult:
+        with background(rt).with_timeout(ANSWER_S) as ctx:
+            return await probe(rt, ctx, Target.icmp("127.0.0.1"))
+
+    result = run(rt, scenario)
+    if refusal is None:
+        assert (result.outcome, result.error) == ("ok", None), result
+    else:
+        assert (result.outcome, result.error) == ("protocol_error", refusal), result
+
+
+def test_icmp_not_permitted_is_a_protocol_error_never_unreachable(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    refusal = "ICMP not permitted here: net.ipv4.ping_group_range excludes this group"
+
+    def not_permitted(family: int = socket.AF_INET) -> socket.socket:
+        raise IcmpNotPermitted(refusal)
+
+    monkeypatch.setattr(rt.module("probe"), "icmp_socket", not_permitted)
+
+    async def scenario(rt: Runtime) -> ProbeResult:
+        with background(rt).with_timeout(ANSWER_S) as ctx:
+            return await probe(rt, ctx, Target.icmp("127.0.0.1"))
+
+    result = run(rt, scenario)
+    assert (result.outcome, result.status, result.error) == ("protocol_error", None, refusal)
+
+
+def test_a_job_that_fails_in_the_pool_is_still_a_result(
+        rt: Runtime, fleets: dict[str, Fleet], monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = fleets["standard"]
+    targets = [t for t in fleet.targets if t.kind == "tcp" and fleet.truth[t] == "ok"][:5]
+    module = rt.module("probe")
+    real = module.probe
+
+    def buggy(ctx: Any, target: Target) -> Any:
+        if target == targets[2]:
+            raise RuntimeError("a bug in the driver")
+        return real(ctx, target)  # a result in threads, a coroutine for the pool to await
+
+    monkeypatch.setattr(module, "probe", buggy)
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        return await scan(rt, targets, workers=2, timeout=TIMEOUT_S)
+
+    results = run(rt, scenario)
+    assert [r.target for r in results] == targets
+    assert [r.outcome for r in results] == ["ok", "ok", "protocol_error", "ok", "ok"]
+    assert results[2].error == "RuntimeError: a bug in the driver"
+    assert results[2].latency is not None and results[2].runtime == rt.name
+
+
+# -- cancellation ----------------------------------------------------------------------------
+
+
+def surely_finished(fleet: Fleet, workers: int) -> int:
+    """How many answering hosts a FIFO pool of ``workers`` finishes when no probe ever
+    times out: those ahead of the silent host that takes its last free worker."""
+    answering = silent_seen = 0
+    for target in fleet.targets:
+        if silent(fleet, target):
+            silent_seen += 1
+            if silent_seen == workers:
+                break
+        else:
+            answering += 1
+    return answering
+
+
+@pytest.mark.parametrize(("profile", "workers"), [("standard", 100), ("hostile", 10)])
+def test_cancelling_a_scan_stops_it_and_keeps_the_finished_results(
+        rt: Runtime, fleets: dict[str, Fleet], profile: str, workers: int) -> None:
+    # No probe here ends by its deadline: only the cancel can end the scan. It comes once
+    # the hosts ahead of the silent ones have answered, so silent hosts are in flight
+    # (and, with 10 workers, others queued or not yet submitted).
+    fleet = fleets[profile]
+    cancel_after = surely_finished(fleet, workers)
+    reported: list[ProbeResult] = []
+
+    async def scenario(rt: Runtime) -> tuple[list[ProbeResult], Any]:
+        ctx = background(rt).with_cancel()
+
+        def on_result(result: ProbeResult) -> None:
+            reported.append(result)
+            if len(reported) == cancel_after:
+                ctx.cancel()  # Ctrl-C, say
+
+        results = await scan(rt, fleet.targets, workers=workers, timeout=NEVER_S, ctx=ctx,
+                             on_result=on_result)
+        return results, ctx.err
+
+    start = time.monotonic()
+    results, err = run(rt, scenario)
+    assert time.monotonic() - start < CANCEL_WITHIN_S, "the cancel left probes running"
+    assert isinstance(err, Canceled)
+    assert cancel_after <= len(results) < len(fleet.targets)
+    assert not any(silent(fleet, r.target) for r in results)  # cut short: no result
+    assert not wrong_outcomes(fleet, results)  # and what finished is true
+    position = {t: i for i, t in enumerate(fleet.targets)}
+    assert [position[r.target] for r in results] == sorted(position[r.target] for r in results)
+    assert sorted(reported, key=lambda r: position[r.target]) == results
+
+
+def test_a_scan_cancelled_before_it_starts_probes_nothing(
+        rt: Runtime, fleets: dict[str, Fleet]) -> None:
+    fleet = fleets["standard"]
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        ctx = background(rt).with_cancel()
+        ctx.cancel()
+        return await scan(rt, fleet.targets, workers=10, timeout=NEVER_S, ctx=ctx)
+
+    assert run(rt, scenario) == []
+
+
+def test_cancelling_a_probe_raises_canceled(rt: Runtime, silent_host: SilentHost) -> None:
+    async def scenario(rt: Runtime) -> list[object]:
+        ended: list[object] = []
+        ctx = background(rt).with_timeout(NEVER_S)
+
+        async def probing() -> None:
+            try:
+                ended.append(await probe(rt, ctx, silent_host.target))
+            except Canceled as exc:
+                ended.append(exc)
+
+        async with rt.task_group() as tg:
+            tg.start_soon(probing)
+            await rt.until(silent_host.heard.is_set)  # the probe waits for an answer
+            ctx.cancel()
+        return ended
+
+    (ended,) = run(rt, scenario)
+    assert isinstance(ended, Canceled), f"a cancelled probe is no result: {ended}"
+
+
+def test_a_native_cancellation_passes_through(rt: Runtime, silent_host: SilentHost) -> None:
+    if not rt.is_async:
+        pytest.skip(NO_NATIVE_CANCEL)
+
+    async def scenario(rt: Runtime) -> list[object]:
+        ended: list[object] = []
+        with background(rt).with_timeout(NEVER_S) as ctx:
+            async def probing() -> None:
+                try:
+                    ended.append(await probe(rt, ctx, silent_host.target))
+                except anyio.get_cancelled_exc_class():
+                    ended.append("cancelled")
+                    raise
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(probing)
+                await rt.until(silent_host.heard.is_set)
+                tg.cancel_scope.cancel()  # task.cancel() in asyncio, a cancel scope in trio
+        return ended
+
+    assert run(rt, scenario) == ["cancelled"]
+
