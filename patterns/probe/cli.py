@@ -1,0 +1,487 @@
+"""The command line of the probe workload: ``python -m patterns.probe`` or ``patterns-probe``.
+
+Commands (``--help`` on each lists its flags and defaults):
+
+- ``scan --targets FILE --runtime {threads,asyncio,trio} --workers N --timeout S
+  --format {table,json,yaml,prom}``: probe every target of a hosts file and print the
+  results; a progress bar on stderr when it is a terminal;
+- ``check TARGET --timeout S``: probe one target (``tcp://127.0.0.1:22``), print one line;
+- ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
+  :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;
+- ``serve --port 9100 --targets FILE --interval S --runtime R``: probe every ``S``
+  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``.
+
+**Exit codes.** ``scan`` and ``check``: 0 every target healthy, 1 some unhealthy, 2 bad
+usage or input (one line on stderr, never a traceback), 128 + the signal when stopped
+by one: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, after printing the results that
+finished. ``fleet`` and ``serve`` run until they are stopped, so a SIGINT or SIGTERM is
+how they end normally: 0 (as most servers do), 2 for bad input, 1 if the fleet cannot
+start.
+
+**Stopping.** A signal never raises into the scan: its handler cancels the scan's
+context (Go's ``signal.NotifyContext``), the probes in flight stop, and the scan returns
+the results that finished. Each runtime installs that handler its own way:
+
+- threads: ``signal.signal``. The handler runs in the main thread, between two of its
+  bytecodes, so the main thread must not be inside the context's lock when it runs (the
+  handler takes that lock to cancel): the scan runs in a helper thread and the main
+  thread only waits for it;
+- asyncio: ``loop.add_signal_handler``, which runs the handler as an ordinary callback
+  on the event loop, never in the middle of other code;
+- trio: ``trio.open_signal_receiver``, a task that receives signals as messages.
+
+Go counterpart: a ``main`` with ``flag`` subcommands and ``signal.NotifyContext``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+from patterns.context import Canceled
+from patterns.probe import ProbeResult, Target, TargetError, parse_targets
+from patterns.probe.formats import FORMATS, Metrics, line
+
+if TYPE_CHECKING:
+    import trio
+
+__all__ = ["EXIT_OK", "EXIT_UNHEALTHY", "EXIT_USAGE", "InputError", "Plan", "drive",
+           "main", "read_targets"]
+
+PROG = "patterns-probe"
+RUNTIMES = ("threads", "asyncio", "trio")
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+EXIT_OK = 0
+"""Every target is healthy (``fleet``, ``serve``: stopped as asked)."""
+EXIT_UNHEALTHY = 1
+"""Some target is unhealthy (``fleet``: the fleet could not start)."""
+EXIT_USAGE = 2
+"""Bad usage or input: a flag, a file, a line of it; argparse uses 2 as well."""
+
+
+class InputError(Exception):
+    """Bad input that ends the command with one line on stderr and exit code 2; the
+    message says what and where (``hosts.txt:3: port 70000 is out of range``)."""
+
+
+# -- reading input ----------------------------------------------------------------------
+
+
+def read_targets(path: str) -> list[Target]:
+    """The targets of the hosts file at ``path``; :class:`InputError` naming the file
+    (and the line, where there is one) if it cannot be read, is not UTF-8, has a bad
+    line, or has no targets at all."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{number}: not UTF-8 text") from None
+    try:
+        targets = parse_targets(text, source=path)
+    except TargetError as exc:
+        raise InputError(str(exc)) from None
+    if not targets:
+        raise InputError(f"{path}: no targets (one per line: tcp://host:port, "
+                         f"http://host:port/path or icmp://host)")
+    return targets
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (0-65535)")
+    return value
+
+
+# -- running scans until done or stopped ------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What :func:`drive` runs: ``targets`` probed ``workers`` at a time, each within
+    ``timeout`` seconds; once, or with ``interval`` a new round that many seconds after
+    each one ends, until a signal. ``on_start()`` is called once the signal handlers are
+    in place and before the first probe; ``on_result(result)`` as each probe finishes."""
+
+    targets: list[Target]
+    workers: int
+    timeout: float
+    interval: float | None = None
+    on_start: Callable[[], object] = lambda: None
+    on_result: Callable[[ProbeResult], object] | None = None
+
+
+class _Stopped:
+    """The signal that stopped the run, if one did; the first one wins."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def stop(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+
+def drive(runtime: str, plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    """Run ``plan`` in ``runtime`` until it is done or SIGINT or SIGTERM stops it.
+
+    Returns the results of the last round (in input order; those that finished, if a
+    signal cut the round short) and the number of the signal, or ``None``.
+    """
+    stopped = _Stopped()
+    if runtime == "threads":
+        results = _drive_threads(plan, stopped)
+    elif runtime == "asyncio":
+        results = asyncio.run(_drive_asyncio(plan, stopped))
+    elif runtime == "trio":
+        import trio  # only the runtime you name is imported
+
+        results = trio.run(_drive_trio, plan, stopped)
+    else:
+        raise ValueError(f"unknown runtime {runtime!r}")
+    return results, stopped.signum
+
+
+@contextlib.contextmanager
+def _signal_handlers(handler: Callable[[int, FrameType | None], object]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM inside the block, the previous ones after it."""
+    previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _drive_threads(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
+    from patterns.context.on_threads import background
+    from patterns.probe.on_threads import scan
+
+    ctx = background().with_cancel()
+    results: list[ProbeResult] = []
+    failure: list[BaseException] = []
+
+    def rounds() -> None:
+        nonlocal results
+        try:
+            while True:
+                results = scan(plan.targets, workers=plan.workers, timeout=plan.timeout,
+                               ctx=ctx, on_result=plan.on_result)
+                if ctx.done or plan.interval is None:
+                    return
+                ctx.sleep(plan.interval)  # raises Canceled at once on a signal
+        except Canceled:
+            return
+        except BaseException as exc:  # a bug: re-raised in the main thread below
+            failure.append(exc)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopped.stop(signum)
+        ctx.cancel()  # the probes' sockets are shut down here, which wakes them
+
+    with _signal_handlers(on_signal):
+        plan.on_start()
+        helper = threading.Thread(target=rounds, name="patterns.probe scan")
+        helper.start()
+        # join() waits on a lock, which a signal interrupts on POSIX: the handler runs
+        # here at once, and the join goes on waiting for the scan to wind down.
+        helper.join()
+    if failure:
+        raise failure[0]
+    return results
+
+
+async def _drive_asyncio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
+    from patterns.context.on_asyncio import background
+    from patterns.probe.on_asyncio import scan
+
+    ctx = background().with_cancel()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        stopped.stop(signum)
+        ctx.cancel()
+
+    for signum in SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    results: list[ProbeResult] = []
+    try:
+        plan.on_start()
+        while True:
+            results = await scan(plan.targets, workers=plan.workers, timeout=plan.timeout,
+                                 ctx=ctx, on_result=plan.on_result)
+            if ctx.done or plan.interval is None:
+                break
+            await ctx.sleep(plan.interval)
+    except Canceled:
+        pass
+    finally:
+        for signum in SIGNALS:
+            loop.remove_signal_handler(signum)
+    return results
+
+
+async def _drive_trio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
+    import trio
+
+    from patterns.context.on_trio import background
+    from patterns.probe.on_trio import scan
+
+    ctx = background().with_cancel()
+    results: list[ProbeResult] = []
+    async with trio.open_nursery() as nursery:
+        # start(), not start_soon(): the receiver is open before the first probe.
+        await nursery.start(_watch_signals, ctx.cancel, stopped)
+        try:
+            plan.on_start()
+            while True:
+                results = await scan(plan.targets, workers=plan.workers,
+                                     timeout=plan.timeout, ctx=ctx, on_result=plan.on_result)
+                if ctx.done or plan.interval is None:
+                    break
+                await ctx.sleep(plan.interval)
+        except Canceled:
+            pass
+        finally:
+            nursery.cancel_scope.cancel()  # the watcher's work is done
+    return results
+
+
+async def _watch_signals(cancel: Callable[[], None], stopped: _Stopped, *,
+                         task_status: trio.TaskStatus[None]) -> None:
+    import trio
+
+    with trio.open_signal_receiver(*SIGNALS) as received:
+        task_status.started()
+        async for signum in received:
+            stopped.stop(signum)
+            cancel()
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[ProbeResult], object] | None]:
+    """A transient progress bar on stderr if stderr is a terminal, and the callback that
+    advances it; no bar and ``None`` when stderr is piped (a log has no use for one)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("probing", total=total)
+        yield lambda result: progress.advance(task)
+
+
+def _exit_for(results: Sequence[ProbeResult], signum: int | None) -> int:
+    if signum is not None:
+        return 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+    return EXIT_OK if all(r.healthy for r in results) else EXIT_UNHEALTHY
+
+
+# -- the commands -----------------------------------------------------------------------
+
+
+def _scan(args: argparse.Namespace) -> int:
+    targets = read_targets(args.targets)
+    render = FORMATS[args.format]
+
+    def on_start() -> None:
+        print(f"scanning {len(targets)} targets with {args.runtime}, {args.workers} "
+              f"workers, timeout {args.timeout:g} s", file=sys.stderr, flush=True)
+
+    with _progress(len(targets)) as advance:
+        plan = Plan(targets, args.workers, args.timeout, on_start=on_start, on_result=advance)
+        results, signum = drive(args.runtime, plan)
+    sys.stdout.write(render(results))
+    sys.stdout.flush()
+    if signum is not None:
+        print(f"interrupted by {signal.Signals(signum).name}: {len(results)} of "
+              f"{len(targets)} targets probed", file=sys.stderr)
+    return _exit_for(results, signum)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        targets = parse_targets(args.target)
+    except TargetError as exc:
+        raise InputError(f"bad target {args.target!r}: {exc.reason}") from None
+    if len(targets) != 1:
+        raise InputError(f"expected one target, like tcp://127.0.0.1:22, not {args.target!r}")
+    results, signum = drive(args.runtime, Plan(targets, 1, args.timeout))
+    for result in results:
+        sys.stdout.write(line(result))
+    return _exit_for(results, signum)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from patterns.probe.fleet import Fleet
+
+    try:
+        fleet = Fleet(args.hosts, args.profile, args.seed)
+    except ValueError as exc:
+        raise InputError(f"fleet: {exc}") from None
+    stopped = _Stopped()
+    # The handler only records the signal: the main thread polls for it, so no lock is
+    # ever taken inside a handler (an Event's set() would take one).
+    with _signal_handlers(lambda signum, frame: stopped.stop(signum)):
+        try:
+            fleet.start()
+        except RuntimeError as exc:
+            print(f"{PROG}: the fleet did not start: {exc}", file=sys.stderr)
+            return EXIT_UNHEALTHY
+        try:
+            text = "".join(f"{target}\n" for target in fleet.targets)
+            try:
+                Path(args.targets_out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"{args.targets_out}: cannot write: "
+                                 f"{exc.strerror or exc}") from None
+            print(f"fleet of {args.hosts} hosts ({args.profile}, seed {args.seed}) running; "
+                  f"hosts file {args.targets_out}; Ctrl-C to stop", file=sys.stderr, flush=True)
+            while stopped.signum is None:
+                time.sleep(0.1)
+        finally:
+            fleet.close()
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    targets = read_targets(args.targets)
+    metrics = Metrics()
+    try:
+        server, thread = start_http_server(args.port, addr=args.bind, registry=metrics.registry)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.bind}:{args.port}: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        port = server.server_address[1]  # the one the kernel chose, for --port 0
+
+        def on_start() -> None:
+            print(f"serving http://{args.bind}:{port}/metrics: probing {len(targets)} "
+                  f"targets every {args.interval:g} s with {args.runtime}",
+                  file=sys.stderr, flush=True)
+
+        # Each result updates its gauges at once, so a scrape mid-round sees fresh ones.
+        plan = Plan(targets, args.workers, args.timeout, interval=args.interval,
+                    on_start=on_start, on_result=lambda result: metrics.update([result]))
+        drive(args.runtime, plan)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line: ``patterns-probe scan: error: ...``.
+    (The default prints the whole usage first; ``--help`` is there for that.)"""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG, description="Probe hosts in three runtimes: OS threads, asyncio, trio.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def runtime_flags(sub: argparse.ArgumentParser, timeout: float) -> None:
+        sub.add_argument("--runtime", choices=RUNTIMES, default="threads",
+                         help="default: %(default)s")
+        sub.add_argument("--timeout", type=_positive_float, default=timeout, metavar="S",
+                         help="seconds for each probe (default: %(default)s)")
+
+    scan = commands.add_parser("scan", help="probe every target of a hosts file")
+    scan.add_argument("--targets", required=True, metavar="FILE", help="the hosts file")
+    runtime_flags(scan, 2.0)
+    scan.add_argument("--workers", type=_positive_int, default=20, metavar="N",
+                      help="probes at a time (default: %(default)s)")
+    scan.add_argument("--format", choices=list(FORMATS), default="table",
+                      help="default: %(default)s")
+    scan.set_defaults(run=_scan)
+
+    check = commands.add_parser("check", help="probe one target, print one line")
+    check.add_argument("target", metavar="TARGET", help="e.g. http://127.0.0.1:8080/healthz")
+    runtime_flags(check, 2.0)
+    check.set_defaults(run=_check)
+
+    fleet = commands.add_parser("fleet", help="run a simulated fleet until Ctrl-C")
+    fleet.add_argument("--hosts", type=_positive_int, default=100, metavar="N")
+    fleet.add_argument("--profile", choices=("ideal", "standard", "hostile"),
+                       default="standard")
+    fleet.add_argument("--seed", type=int, default=0)
+    fleet.add_argument("--targets-out", required=True, metavar="FILE",
+                       help="where to write the fleet's hosts file")
+    fleet.set_defaults(run=_fleet)
+
+    serve = commands.add_parser("serve", help="probe on a schedule, export /metrics")
+    serve.add_argument("--targets", required=True, metavar="FILE", help="the hosts file")
+    serve.add_argument("--port", type=_port, default=9100,
+                       help="default: %(default)s; 0 picks a free one")
+    serve.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
+                       help="default: %(default)s (this machine only)")
+    serve.add_argument("--interval", type=_positive_float, default=15.0, metavar="S",
+                       help="seconds between rounds (default: %(default)s)")
+    serve.add_argument("--workers", type=_positive_int, default=20, metavar="N")
+    runtime_flags(serve, 2.0)
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Bad flags and bad input (:class:`InputError`) exit 2 with one line on stderr. A
+    Ctrl-C that lands outside a scan's handlers (while results are printed, say) still
+    exits 130 without a traceback.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except InputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    return code

@@ -1,0 +1,141 @@
+"""How a scan's results are written: a table for people, JSON, YAML and Prometheus text
+for programs.
+
+Every format takes the same list of :class:`~patterns.probe.ProbeResult` and returns
+text (no I/O here, so each is tested by parsing what it returns). :data:`FORMATS` maps a
+``--format`` name to its function. Go counterpart: the ``-o table|json|yaml`` flag of
+``kubectl``, and ``promhttp`` for the metrics.
+
+The Prometheus metrics are built by :func:`metrics` on a registry of their own, shared by
+``scan --format prom`` (one snapshot) and ``serve`` (the same gauges, updated every
+round), so the two can never disagree on names or labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from patterns.probe import OUTCOMES, ProbeResult
+
+__all__ = ["FORMATS", "Metrics", "as_json", "as_prom", "as_table", "as_yaml", "line",
+           "record", "unhealthy_first"]
+
+
+def record(result: ProbeResult) -> dict[str, Any]:
+    """One result as plain data: the target as its hosts-file line (``str(target)``, so
+    ``parse_targets`` reads it back), then outcome, status, latency, error and runtime."""
+    return {
+        "target": str(result.target),
+        "outcome": result.outcome,
+        "status": result.status,
+        "latency": result.latency,
+        "error": result.error,
+        "runtime": result.runtime,
+    }
+
+
+def as_json(results: Sequence[ProbeResult]) -> str:
+    """A JSON list of :func:`record` objects, in the scan's (input) order."""
+    return json.dumps([record(r) for r in results], indent=2) + "\n"
+
+
+def as_yaml(results: Sequence[ProbeResult]) -> str:
+    """The same list as :func:`as_json`, in YAML (``safe_dump``: plain types only)."""
+    text: str = yaml.safe_dump([record(r) for r in results], sort_keys=False)
+    return text
+
+
+def unhealthy_first(results: Sequence[ProbeResult]) -> list[ProbeResult]:
+    """``results`` with the unhealthy first, grouped by outcome in the order of
+    :data:`~patterns.probe.OUTCOMES`, ``ok`` last; the sort is stable, so within an
+    outcome the input order stays."""
+    return sorted(results, key=lambda r: (r.healthy, OUTCOMES.index(r.outcome)))
+
+
+def _latency_text(latency: float | None) -> str:
+    return "-" if latency is None else f"{latency * 1000:.0f} ms"
+
+
+def _row(result: ProbeResult) -> list[str]:
+    return [str(result.target), result.outcome,
+            "-" if result.status is None else str(result.status),
+            _latency_text(result.latency), result.error or ""]
+
+
+def as_table(results: Sequence[ProbeResult]) -> str:
+    """Aligned plain-text columns, unhealthy first, and a summary line.
+
+    Plain text rather than a ``rich`` table: piped into ``less`` or a file it stays one
+    row per line, whatever the width of the terminal.
+    """
+    header = ["TARGET", "OUTCOME", "STATUS", "LATENCY", "ERROR"]
+    rows = [header] + [_row(r) for r in unhealthy_first(results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    healthy = sum(r.healthy for r in results)
+    lines.append(f"{len(results)} results: {healthy} healthy, {len(results) - healthy} unhealthy")
+    return "\n".join(lines) + "\n"
+
+
+def line(result: ProbeResult) -> str:
+    """One result on one line, for ``check``: target, outcome, status, latency, error."""
+    return "  ".join(cell for cell in _row(result) if cell and cell != "-") + "\n"
+
+
+class Metrics:
+    """The per-target Prometheus gauges of a scan, on a registry of their own.
+
+    - ``probe_up{target}``: 1 if the last probe was healthy, else 0;
+    - ``probe_latency_seconds{target}``: how long the last probe took;
+    - ``probe_outcome{target, outcome}``: 1 for the last probe's outcome and 0 for the
+      nine others, so a query never finds two current outcomes for one target (the
+      usual way to export an enum as gauges).
+
+    A fresh registry, not the process-wide default one: what is exported is exactly
+    these gauges, and tests can build as many as they like.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.up = Gauge("probe_up", "1 if the last probe of the target was healthy",
+                        ["target"], registry=self.registry)
+        self.latency = Gauge("probe_latency_seconds", "Seconds the last probe took",
+                             ["target"], registry=self.registry)
+        self.outcome = Gauge("probe_outcome", "1 for the outcome of the last probe, else 0",
+                             ["target", "outcome"], registry=self.registry)
+
+    def update(self, results: Sequence[ProbeResult]) -> None:
+        """Set every gauge of each result's target from that result."""
+        for result in results:
+            target = str(result.target)
+            self.up.labels(target).set(1 if result.healthy else 0)
+            if result.latency is not None:
+                self.latency.labels(target).set(result.latency)
+            for outcome in OUTCOMES:
+                self.outcome.labels(target, outcome).set(1 if outcome == result.outcome else 0)
+
+    def text(self) -> str:
+        """The registry in the Prometheus text exposition format (labels escaped)."""
+        return generate_latest(self.registry).decode("utf-8")
+
+
+def as_prom(results: Sequence[ProbeResult]) -> str:
+    """The results as Prometheus text: the gauges of :class:`Metrics`, set once."""
+    metrics = Metrics()
+    metrics.update(results)
+    return metrics.text()
+
+
+FORMATS: dict[str, Callable[[Sequence[ProbeResult]], str]] = {
+    "table": as_table,
+    "json": as_json,
+    "yaml": as_yaml,
+    "prom": as_prom,
+}
+"""``--format`` name -> the function that writes the results in it."""

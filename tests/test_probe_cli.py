@@ -1,0 +1,334 @@
+"""Tests for ``python -m patterns.probe``: the command line, run as a real process.
+
+The contract is DESIGN.md, "patterns.probe" (the CLI paragraph): every ``--format``
+says what the fleet's truth says; exit 0 all healthy, 1 some unhealthy, 2 bad usage or
+input with one line on stderr and never a traceback, 130 / 143 when SIGINT / SIGTERM
+stop a scan, which still prints the results that finished. Every process gets a
+timeout and is killed in a ``finally``; only loopback addresses are ever probed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from patterns.probe import OUTCOMES, parse_targets
+from patterns.probe.fleet import Fleet
+
+RUN_TIMEOUT_S = 20.0  # no command here should take more than a few seconds
+SCAN_TIMEOUT = "1"  # the least probe timeout the fleet's truth holds for
+STOP_WITHIN_S = 2.0  # from a signal to the process's exit
+RUNTIMES = ("threads", "asyncio", "trio")
+
+
+def probe_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to the end, with its output captured."""
+    return subprocess.run([sys.executable, "-m", "patterns.probe", *args], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S, check=False)
+
+
+def start_cli(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "patterns.probe", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` if it still runs, and close its pipes: nothing outlives a test."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def read_until(process: subprocess.Popen[bytes], needle: bytes, timeout: float) -> bytes:
+    """What ``process`` wrote to stderr up to and including the line holding ``needle``."""
+    assert process.stderr is not None
+    fd = process.stderr.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data or not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no {needle!r} on stderr within {timeout} s: {data!r}")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise AssertionError(f"stderr ended without {needle!r}: {data!r}")
+        data += chunk
+    return data
+
+
+def hosts_file(fleet: Fleet, path: Path) -> Path:
+    path.write_text("".join(f"{target}\n" for target in fleet.targets), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def standard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, Path]]:
+    """A standard fleet of 20 (some refused, 5xx, hanging, wrong content) and its file."""
+    with Fleet(hosts=20, profile="standard") as fleet:
+        yield fleet, hosts_file(fleet, tmp_path_factory.mktemp("standard") / "hosts.txt")
+
+
+@pytest.fixture(scope="module")
+def ideal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, Path]]:
+    with Fleet(hosts=10, profile="ideal") as fleet:
+        yield fleet, hosts_file(fleet, tmp_path_factory.mktemp("ideal") / "hosts.txt")
+
+
+def truth_of(fleet: Fleet) -> dict[str, str]:
+    return {str(target): outcome for target, outcome in fleet.truth.items()}
+
+
+# -- scan: the formats and the exit codes ------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_scan_json_matches_the_fleets_truth_and_exits_1(
+        standard: tuple[Fleet, Path], runtime: str) -> None:
+    fleet, path = standard
+    done = probe_cli("scan", "--targets", str(path), "--runtime", runtime,
+                     "--timeout", SCAN_TIMEOUT, "--format", "json")
+    assert done.returncode == 1, done.stderr  # the standard fleet has unhealthy hosts
+    assert done.stderr.splitlines()[0].startswith("scanning 20 targets")
+    records = json.loads(done.stdout)
+    assert [r["target"] for r in records] == [str(t) for t in fleet.targets]  # input order
+    assert {r["target"]: r["outcome"] for r in records} == truth_of(fleet)
+    assert {r["runtime"] for r in records} == {runtime}
+    for r in records:
+        assert set(r) == {"target", "outcome", "status", "latency", "error", "runtime"}
+        assert (r["error"] is None) == (r["outcome"] == "ok")
+
+
+def test_scan_yaml_is_the_same_list(standard: tuple[Fleet, Path]) -> None:
+    fleet, path = standard
+    done = probe_cli("scan", "--targets", str(path), "--timeout", SCAN_TIMEOUT,
+                     "--format", "yaml")
+    assert done.returncode == 1, done.stderr
+    records = yaml.safe_load(done.stdout)
+    assert {r["target"]: r["outcome"] for r in records} == truth_of(fleet)
+    # Every target string reads back as the fleet's target.
+    assert [parse_targets(r["target"])[0] for r in records] == fleet.targets
+
+
+def test_scan_prom_has_a_gauge_per_target(standard: tuple[Fleet, Path]) -> None:
+    fleet, path = standard
+    done = probe_cli("scan", "--targets", str(path), "--timeout", SCAN_TIMEOUT,
+                     "--format", "prom")
+    assert done.returncode == 1, done.stderr
+    check_metrics(done.stdout, truth_of(fleet))
+
+
+def check_metrics(text: str, truth: dict[str, str]) -> None:
+    """``text`` is Prometheus exposition whose gauges say what ``truth`` says."""
+    samples = {family.name: family.samples for family in text_string_to_metric_families(text)}
+    up = {s.labels["target"]: s.value for s in samples["probe_up"]}
+    assert up == {t: float(outcome == "ok") for t, outcome in truth.items()}
+    latency = {s.labels["target"]: s.value for s in samples["probe_latency_seconds"]}
+    assert set(latency) == set(truth)
+    assert all(0 <= value < 5 for value in latency.values())
+    current = {(s.labels["target"], s.labels["outcome"]) for s in samples["probe_outcome"]
+               if s.value == 1}
+    assert current == set(truth.items())
+    assert len(samples["probe_outcome"]) == len(truth) * len(OUTCOMES)
+
+
+def test_scan_table_puts_the_unhealthy_first(standard: tuple[Fleet, Path]) -> None:
+    fleet, path = standard
+    done = probe_cli("scan", "--targets", str(path), "--timeout", SCAN_TIMEOUT)
+    assert done.returncode == 1, done.stderr
+    header, *rows, summary = done.stdout.splitlines()
+    assert header.split() == ["TARGET", "OUTCOME", "STATUS", "LATENCY", "ERROR"]
+    truth = truth_of(fleet)
+    assert len(rows) == len(truth)
+    # The columns are aligned: OUTCOME starts at the same place in every row.
+    column = header.index("OUTCOME")
+    assert all(row[column - 2:column] == "  " and row[column] != " " for row in rows)
+    found = {row[:column].rstrip(): row[column:].split()[0] for row in rows}
+    assert found == truth
+    healthy = [row[column:].split()[0] == "ok" for row in rows]
+    assert healthy == sorted(healthy)  # every unhealthy row before every healthy one
+    assert summary.startswith(f"{len(truth)} results: {sum(healthy)} healthy")
+
+
+def test_scan_of_an_ideal_fleet_exits_0(ideal: tuple[Fleet, Path]) -> None:
+    _, path = ideal
+    done = probe_cli("scan", "--targets", str(path), "--runtime", "trio", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert {r["outcome"] for r in json.loads(done.stdout)} == {"ok"}
+
+
+def test_no_progress_bar_when_stderr_is_piped(ideal: tuple[Fleet, Path]) -> None:
+    _, path = ideal
+    done = probe_cli("scan", "--targets", str(path), "--format", "json")
+    assert done.stderr.splitlines() == [
+        "scanning 10 targets with threads, 20 workers, timeout 2 s"]
+
+
+# -- bad usage and bad input: exit 2, one line, no traceback ----------------------------
+
+
+def bad_input_cases(tmp: Path, hosts: Path) -> dict[str, tuple[list[str], str]]:
+    """Name -> (arguments, text the one line on stderr must hold)."""
+    bad_line = tmp / "bad.txt"
+    bad_line.write_text("tcp://127.0.0.1:9\n\ntcp://127.0.0.1:70000\n", encoding="utf-8")
+    not_utf8 = tmp / "latin1.txt"
+    not_utf8.write_bytes(b"tcp://127.0.0.1:9\n# caf\xe9\n")
+    empty = tmp / "empty.txt"
+    empty.write_text("# nothing here\n", encoding="utf-8")
+    missing = tmp / "missing.txt"
+    scan = ["scan", "--timeout", SCAN_TIMEOUT, "--targets"]
+    return {
+        "missing file": ([*scan, str(missing)], f"{missing}: cannot read"),
+        "a directory": ([*scan, str(tmp)], f"{tmp}: cannot read"),
+        "not UTF-8": ([*scan, str(not_utf8)], f"{not_utf8}:2: not UTF-8"),
+        "bad line": ([*scan, str(bad_line)], f"{bad_line}:3: port 70000 is out of range"),
+        "no targets": ([*scan, str(empty)], f"{empty}: no targets"),
+        "workers 0": ([*scan, str(hosts), "--workers", "0"], "--workers: 0 is not at least 1"),
+        "timeout nan": ([*scan, str(hosts), "--timeout", "nan"], "--timeout"),
+        "unknown runtime": ([*scan, str(hosts), "--runtime", "go"], "invalid choice: 'go'"),
+        "unknown format": ([*scan, str(hosts), "--format", "xml"], "invalid choice: 'xml'"),
+        "no command": ([], "required: COMMAND"),
+        "bad check target": (["check", "tcp://127.0.0.1"], "needs a port"),
+        "bad fleet profile": (["fleet", "--profile", "calm", "--targets-out", str(missing)],
+                              "invalid choice: 'calm'"),
+        "serve, bad file": (["serve", "--port", "0", "--targets", str(missing)],
+                            f"{missing}: cannot read"),
+    }
+
+
+def test_bad_usage_and_input_exit_2_with_one_line(
+        tmp_path: Path, ideal: tuple[Fleet, Path]) -> None:
+    failures = []
+    for name, (args, expected) in bad_input_cases(tmp_path, ideal[1]).items():
+        done = probe_cli(*args)
+        lines = done.stderr.splitlines()
+        if (done.returncode != 2 or len(lines) != 1 or expected not in lines[0]
+                or "Traceback" in done.stderr or done.stdout):
+            failures.append(f"{name}: exit {done.returncode}, stderr {done.stderr!r}")
+    assert not failures, "\n".join(failures)
+
+
+# -- signals: cancel through the context, keep what finished ----------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_signal_stops_the_scan_and_keeps_the_finished_results(
+        standard: tuple[Fleet, Path], runtime: str, signum: int) -> None:
+    fleet, path = standard
+    hanging = {str(t) for t, latency in fleet.latency.items() if latency == float("inf")}
+    assert hanging  # without a host that never answers, the scan could end by itself
+    process = start_cli("scan", "--targets", str(path), "--runtime", runtime,
+                        "--timeout", "30", "--format", "json")
+    try:
+        read_until(process, b"scanning 20 targets", RUN_TIMEOUT_S)
+        # Every host but the hanging ones answers within 300 ms; give them time to.
+        time.sleep(1.0)
+        process.send_signal(signum)
+        sent = time.monotonic()
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+        took = time.monotonic() - sent
+    finally:
+        stop(process)
+    assert process.returncode == 128 + signum, stderr
+    assert took < STOP_WITHIN_S
+    assert b"Traceback" not in stderr
+    records = json.loads(stdout)
+    truth = truth_of(fleet)
+    assert records, "the results that finished are printed"
+    assert {r["target"]: r["outcome"] for r in records}.items() <= truth.items()
+    assert not {r["target"] for r in records} & hanging  # a stopped probe has no result
+
+
+# -- check ------------------------------------------------------------------------------
+
+
+def test_check_prints_one_line(standard: tuple[Fleet, Path]) -> None:
+    fleet, _ = standard
+    healthy = next(t for t in fleet.targets if fleet.truth[t] == "ok")
+    refused = next(t for t in fleet.targets if fleet.truth[t] == "refused")
+    done = probe_cli("check", str(healthy), "--timeout", SCAN_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split()[:1] == [str(healthy).split()[0]]
+    assert len(done.stdout.splitlines()) == 1 and " ok " in done.stdout
+    done = probe_cli("check", str(refused), "--timeout", SCAN_TIMEOUT, "--runtime", "asyncio")
+    assert done.returncode == 1, done.stderr
+    assert len(done.stdout.splitlines()) == 1 and " refused " in done.stdout
+
+
+# -- fleet ------------------------------------------------------------------------------
+
+
+def test_fleet_writes_its_hosts_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.txt"
+    process = start_cli("fleet", "--hosts", "10", "--profile", "ideal", "--seed", "3",
+                        "--targets-out", str(out))
+    try:
+        read_until(process, b"Ctrl-C to stop", RUN_TIMEOUT_S)
+        targets = parse_targets(out.read_text(encoding="utf-8"))
+        assert len(targets) == 10
+        assert all(t.host.startswith("127.") for t in targets)
+        # The hosts answer: scan them while the fleet runs.
+        done = probe_cli("scan", "--targets", str(out), "--format", "json")
+        assert done.returncode == 0, done.stderr
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        stop(process)
+    assert process.returncode == 0  # stopping is how a fleet ends: not a failure
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+def scrape(port: int) -> str:
+    """GET /metrics from 127.0.0.1 (http.client: no proxy settings can send it anywhere
+    else)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        assert response.status == 200
+        return response.read().decode("utf-8")
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("runtime", ["threads", "trio"])
+def test_serve_exports_the_gauges_over_http(standard: tuple[Fleet, Path], runtime: str) -> None:
+    fleet, path = standard
+    process = start_cli("serve", "--port", "0", "--targets", str(path), "--interval", "0.2",
+                        "--timeout", SCAN_TIMEOUT, "--runtime", runtime)
+    try:
+        said = read_until(process, b"/metrics", RUN_TIMEOUT_S).decode()
+        url = said.split("http://", 1)[1].split("/metrics", 1)[0]
+        host, port = url.rsplit(":", 1)
+        assert host == "127.0.0.1"  # bound to loopback by default
+        truth = truth_of(fleet)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while True:  # until every target has been probed once (the hanging ones: 1 s)
+            text = scrape(int(port))
+            if text.count("probe_up{") == len(truth) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        check_metrics(text, truth)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        stop(process)
+    assert process.returncode == 0, stderr
+    assert b"Traceback" not in stderr
