@@ -289,7 +289,7 @@ def test_fleet_writes_its_hosts_file_and_stops_on_sigterm(tmp_path: Path) -> Non
         process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
         stop(process)
-    assert process.returncode == 0  # stopping is how a fleet ends: not a failure
+    assert process.returncode == 128 + signal.SIGTERM  # stopped by a signal: 143
 
 
 # -- serve ------------------------------------------------------------------------------
@@ -330,5 +330,5 @@ def test_serve_exports_the_gauges_over_http(standard: tuple[Fleet, Path], runtim
         _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
         stop(process)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 128 + signal.SIGTERM, stderr  # stopped by a signal: 143
     assert b"Traceback" not in stderr

@@ -14,9 +14,8 @@ Commands (``--help`` on each lists its flags and defaults):
 **Exit codes.** ``scan`` and ``check``: 0 every target healthy, 1 some unhealthy, 2 bad
 usage or input (one line on stderr, never a traceback), 128 + the signal when stopped
 by one: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, after printing the results that
-finished. ``fleet`` and ``serve`` run until they are stopped, so a SIGINT or SIGTERM is
-how they end normally: 0 (as most servers do), 2 for bad input, 1 if the fleet cannot
-start.
+finished. ``fleet`` and ``serve`` run until a signal stops them, and say so the same
+way (130 or 143); 2 for bad input, 1 if the fleet cannot start.
 
 **Stopping.** A signal never raises into the scan: its handler cancels the scan's
 context (Go's ``signal.NotifyContext``), the probes in flight stop, and the scan returns
@@ -381,7 +380,7 @@ def _fleet(args: argparse.Namespace) -> int:
                 time.sleep(0.1)
         finally:
             fleet.close()
-    return EXIT_OK
+    return 128 + stopped.signum  # stopped by a signal, like every command: 130 or 143
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -405,12 +404,12 @@ def _serve(args: argparse.Namespace) -> int:
         # Each result updates its gauges at once, so a scrape mid-round sees fresh ones.
         plan = Plan(targets, args.workers, args.timeout, interval=args.interval,
                     on_start=on_start, on_result=lambda result: metrics.update([result]))
-        drive(args.runtime, plan)
+        _, signum = drive(args.runtime, plan)
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
-    return EXIT_OK
+    return EXIT_OK if signum is None else 128 + signum
 
 
 class _Parser(argparse.ArgumentParser):
