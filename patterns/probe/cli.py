@@ -138,7 +138,8 @@ class Plan:
     """What :func:`drive` runs: ``targets`` probed ``workers`` at a time, each within
     ``timeout`` seconds; once, or with ``interval`` a new round that many seconds after
     each one ends, until a signal. ``on_start()`` is called once the signal handlers are
-    in place and before the first probe; ``on_result(result)`` as each probe finishes."""
+    in place and before the first probe; ``on_result(result)`` as each probe finishes;
+    ``on_round(results)`` as each round that a signal did not cut short ends."""
 
     targets: list[Target]
     workers: int
@@ -146,6 +147,7 @@ class Plan:
     interval: float | None = None
     on_start: Callable[[], object] = lambda: None
     on_result: Callable[[ProbeResult], object] | None = None
+    on_round: Callable[[list[ProbeResult]], object] = lambda results: None
 
 
 class _Stopped:
@@ -206,6 +208,7 @@ def _drive_threads(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
                                ctx=ctx, on_result=plan.on_result)
                 if ctx.done or plan.interval is None:
                     return
+                plan.on_round(results)
                 ctx.sleep(plan.interval)  # raises Canceled at once on a signal
         except Canceled:
             return
@@ -249,6 +252,7 @@ async def _drive_asyncio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
                                  ctx=ctx, on_result=plan.on_result)
             if ctx.done or plan.interval is None:
                 break
+            plan.on_round(results)
             await ctx.sleep(plan.interval)
     except Canceled:
         pass
@@ -276,6 +280,7 @@ async def _drive_trio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
                                      timeout=plan.timeout, ctx=ctx, on_result=plan.on_result)
                 if ctx.done or plan.interval is None:
                     break
+                plan.on_round(results)
                 await ctx.sleep(plan.interval)
         except Canceled:
             pass
@@ -402,8 +407,16 @@ def _serve(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
         # Each result updates its gauges at once, so a scrape mid-round sees fresh ones.
+        rounds = iter(range(1, sys.maxsize))
+
+        def on_round(results: list[ProbeResult]) -> None:
+            healthy = sum(result.healthy for result in results)
+            print(f"round {next(rounds)}: {healthy} of {len(results)} targets healthy",
+                  file=sys.stderr, flush=True)
+
         plan = Plan(targets, args.workers, args.timeout, interval=args.interval,
-                    on_start=on_start, on_result=lambda result: metrics.update([result]))
+                    on_start=on_start, on_result=lambda result: metrics.update([result]),
+                    on_round=on_round)
         _, signum = drive(args.runtime, plan)
     finally:
         server.shutdown()
