@@ -11,7 +11,8 @@ baseline, and within 1.3x for the groups in ``TARGETS``.
 
 Benchmarks are named ``runtime-implementation`` (``threads-patterns``,
 ``threads-native``). The baselines ours is held to are ``native`` and, where a group has
-it, ``aiometer`` (the third-party peer of the worker pool); any other implementation in
+it, ``aiometer`` (the third-party peer of the worker pool) and ``contract`` (the
+native tools doing the per-job work the pool's contract asks for); any other implementation in
 a group (``threads-no-reuse``) is set against ``patterns`` of the same runtime.
 """
 
@@ -28,7 +29,7 @@ TARGETS = {  # groups held to a tighter target
     "channel-throughput": 1.3,
     "channel-rendezvous": 1.3,
 }
-BASELINES = ("native", "aiometer")  # what ours is held to, in this order
+BASELINES = ("native", "aiometer", "contract")  # what ours is held to, in this order
 RUNTIMES = ("threads", "asyncio", "trio")
 
 

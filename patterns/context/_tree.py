@@ -30,6 +30,18 @@ class ContextTree:
     """
 
     _lock: ClassVar[AbstractContextManager[Any]]  # guards every tree of this runtime
+    __slots__ = (  # a worker pool makes and ends a context per job: keep them small
+        "_callbacks",
+        "_cancellable",
+        "_cause",
+        "_children",
+        "_deadline",
+        "_err",
+        "_key",
+        "_parent",
+        "_timer_users",
+        "_value",
+    )
 
     def __init__(
         self,
@@ -178,6 +190,13 @@ class ContextTree:
         now: float | None = None
         with self._lock:
             if self._err is not None:
+                return
+            if not (self._children or self._callbacks or self._timer_users
+                    or self._deadline is not None):
+                # A leaf with nothing to run (a finished job's context): no walk needed.
+                self._err, self._cause = err, cause
+                if self._parent is not None:
+                    self._parent._children.pop(self, None)
                 return
             callbacks: list[Callable[[], object]] = []
             stack = [(self, err, cause)]

@@ -35,6 +35,7 @@ class Context(ContextTree):
     and ``after()``; interrupt work with ``async with scope()``.
     """
 
+    __slots__ = ("_timer",)
     _lock = contextlib.nullcontext()  # one thread, one loop: nothing to guard
     _timer: asyncio.TimerHandle
 

@@ -45,6 +45,7 @@ class Context(ContextTree):
     ``after()``. Deadlines are ``time.monotonic()`` values.
     """
 
+    __slots__ = ("_timer_stop",)
     _lock = threading.Lock()
     _timer_stop: threading.Event
 

@@ -38,6 +38,7 @@ class Context(ContextTree):
     and ``after()``; interrupt work with ``with scope()``.
     """
 
+    __slots__ = ("_timer",)
     _lock = contextlib.nullcontext()  # one thread, one run: nothing to guard
     _timer: trio.CancelScope
 

@@ -52,11 +52,11 @@ class Channel(ChannelState):
         with self._lock:
             if self._try_send(item):
                 return
-            woken = threading.Event()
-            waiter = Waiter(woken.set, item)
+            woken = _asleep()
+            waiter = Waiter(woken.release, item)
             self._senders.append(waiter)
         try:
-            woken.wait()
+            woken.acquire()
         except BaseException:  # KeyboardInterrupt, in the main thread
             with self._lock:
                 self._abandon(waiter, self._senders)
@@ -70,11 +70,11 @@ class Channel(ChannelState):
             ready, item = self._try_receive()
             if ready:
                 return item
-            woken = threading.Event()
-            waiter = Waiter(woken.set)
+            woken = _asleep()
+            waiter = Waiter(woken.release)
             self._receivers.append(waiter)
         try:
-            woken.wait()
+            woken.acquire()
         except BaseException:
             with self._lock:
                 self._abandon(waiter, self._receivers)
@@ -98,6 +98,15 @@ class Channel(ChannelState):
             return self.receive()
         except EndOfChannel:
             raise StopIteration from None
+
+
+def _asleep() -> threading.Lock:
+    """A lock already taken: a waiter blocks acquiring it until its waker releases it.
+    (A ``threading.Event`` would do, at several times the cost: it is a Condition and
+    two locks. Each waiter is woken once, so one release is all it gets.)"""
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 # -- the stages --------------------------------------------------------------------------
