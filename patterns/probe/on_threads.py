@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from patterns.context import Canceled
+from patterns.context import Canceled, ContextError
 from patterns.context.on_threads import Context, background
 from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
 from patterns.probe.http import HttpExchange
@@ -104,14 +104,21 @@ def probe(ctx: Context, target: Target) -> ProbeResult:
 def _ask(ctx: Context, target: Target) -> Verdict:
     if target.kind == "icmp":
         return _ping(ctx, target)
-    # The name's first address only; asyncio and trio try each in turn.
-    family, kind, proto, _, address = socket.getaddrinfo(
-        target.host, target.port, type=socket.SOCK_STREAM)[0]
-    with _watched(ctx, socket.socket(family, kind, proto)) as sock:
-        _blocking(ctx, sock, sock.connect, address)
-        if target.kind == "tcp":
-            return Verdict("ok", None, None)  # the connection was accepted: that was all
-        return _get(ctx, sock, target)
+    refusals: list[OSError] = []
+    for family, kind, proto, _, address in socket.getaddrinfo(
+            target.host, target.port, type=socket.SOCK_STREAM):
+        with _watched(ctx, socket.socket(family, kind, proto)) as sock:
+            try:
+                _blocking(ctx, sock, sock.connect, address)
+            except ContextError:  # (a TimeoutError too) past the deadline: stop here
+                raise
+            except OSError as exc:  # this address said no: try the next one
+                refusals.append(exc)
+                continue
+            if target.kind == "tcp":
+                return Verdict("ok", None, None)  # the connection was accepted: that was all
+            return _get(ctx, sock, target)
+    raise refusals[-1]  # every address said no; the last one says why
 
 
 def _get(ctx: Context, sock: socket.socket, target: Target) -> Verdict:
@@ -134,9 +141,11 @@ def _ping(ctx: Context, target: Target) -> Verdict:
 
 @contextlib.contextmanager
 def _watched(ctx: Context, sock: socket.socket) -> Iterator[socket.socket]:
-    """``sock``, shut down when ``ctx`` ends (that wakes a call blocked on it), and
-    closed on the way out."""
-    stop = ctx.after(lambda: _shut_down(sock))
+    """``sock``, shut down when ``ctx`` is cancelled (that wakes a call blocked on it),
+    and closed on the way out."""
+    # The context's cancel hook, not after(): after() would start a timer thread for
+    # the deadline, and the socket's timeout already keeps that.
+    stop = ctx._on_done(lambda: _shut_down(sock))
     with sock:
         try:
             yield sock
