@@ -9,7 +9,11 @@ Commands (``--help`` on each lists its flags and defaults):
 - ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
   :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;
 - ``serve --port 9100 --targets FILE --interval S --runtime R``: probe every ``S``
-  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``.
+  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``;
+- ``compare --hosts N --workers N --profile P --rounds N --format
+  {table,json,markdown}``: scan one simulated fleet in all three runtimes, interleaved,
+  and compare them (:mod:`patterns.probe.compare`). Exit 0, or 1 if a runtime
+  classified a host against the fleet's truth.
 
 **Exit codes.** ``scan`` and ``check``: 0 every target healthy, 1 some unhealthy, 2 bad
 usage or input (one line on stderr, never a traceback), 128 + the signal when stopped
@@ -45,7 +49,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from patterns.context import Canceled
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
@@ -301,7 +305,7 @@ async def _watch_signals(cancel: Callable[[], None], stopped: _Stopped, *,
 
 
 @contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[ProbeResult], object] | None]:
+def _progress(total: int, what: str = "probing") -> Iterator[Callable[[Any], object] | None]:
     """A transient progress bar on stderr if stderr is a terminal, and the callback that
     advances it; no bar and ``None`` when stderr is piped (a log has no use for one)."""
     if not sys.stderr.isatty():
@@ -311,8 +315,8 @@ def _progress(total: int) -> Iterator[Callable[[ProbeResult], object] | None]:
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("probing", total=total)
-        yield lambda result: progress.advance(task)
+        task = progress.add_task(what, total=total)
+        yield lambda done: progress.advance(task)
 
 
 def _exit_for(results: Sequence[ProbeResult], signum: int | None) -> int:
@@ -425,6 +429,55 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK if signum is None else 128 + signum
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from patterns.probe.compare import RUNTIMES, RoundRunner, compare
+    from patterns.probe.compare_report import as_markdown, as_table
+
+    runner, stopped = RoundRunner(), _Stopped()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopped.stop(signum)
+        runner.stop()  # kills the round running: its process is no use half done
+
+    settings = {"hosts": args.hosts, "workers": args.workers, "rounds": args.rounds,
+                "seed": args.seed, "timeout": args.timeout}
+    profiles = [args.profile]
+    if args.format == "markdown" and args.profile != "hostile":
+        profiles.append("hostile")  # the written comparison tells how failure went too
+    print(f"comparing {', '.join(RUNTIMES)}: {args.hosts} hosts ({' then '.join(profiles)}), "
+          f"{args.workers} workers, {args.rounds} rounds each", file=sys.stderr, flush=True)
+    comparisons = []
+    with _signal_handlers(on_signal), _progress(len(profiles) * args.rounds * len(RUNTIMES),
+                                                "rounds") as advance:
+        for profile in profiles:
+            try:
+                comparisons.append(compare(profile=profile, runner=runner,
+                                           on_round=advance, **settings))
+            except (ValueError, RuntimeError) as exc:
+                raise InputError(f"compare: {exc}") from None
+            if stopped.signum is not None:
+                break
+    main = comparisons[0]
+    if main.rounds_done:
+        if args.format == "json":
+            sys.stdout.write(main.as_json())
+        elif args.format == "markdown":
+            command = (f"python -m patterns.probe compare --hosts {args.hosts} --workers "
+                       f"{args.workers} --profile {args.profile} --rounds {args.rounds} "
+                       f"--seed {args.seed} --timeout {args.timeout:g} --format markdown")
+            hostile = comparisons[1] if len(comparisons) > 1 and comparisons[1].rounds_done \
+                else None
+            sys.stdout.write(as_markdown(main, command=command, hostile=hostile))
+        else:
+            sys.stdout.write(as_table(main))
+    if stopped.signum is not None:
+        print(f"interrupted by {signal.Signals(stopped.signum).name} after "
+              f"{main.rounds_done} of {args.rounds} rounds", file=sys.stderr)
+        return 128 + stopped.signum
+    wrong = any(f.correct < f.hosts for c in comparisons for f in c.runtimes.values())
+    return EXIT_UNHEALTHY if wrong else EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line: ``patterns-probe scan: error: ...``.
     (The default prints the whole usage first; ``--help`` is there for that.)"""
@@ -478,6 +531,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive_int, default=20, metavar="N")
     runtime_flags(serve, 2.0)
     serve.set_defaults(run=_serve)
+
+    compare = commands.add_parser(
+        "compare", help="the three runtimes on one simulated fleet, side by side")
+    compare.add_argument("--hosts", type=_positive_int, default=100, metavar="N",
+                         help="hosts in the fleet (default: %(default)s)")
+    compare.add_argument("--workers", type=_positive_int, default=20, metavar="N",
+                         help="probes at once (default: %(default)s)")
+    compare.add_argument("--profile", choices=("ideal", "standard", "hostile"),
+                         default="standard", help="the fleet's (default: %(default)s)")
+    compare.add_argument("--rounds", type=_positive_int, default=5, metavar="N",
+                         help="scans per runtime, interleaved (default: %(default)s)")
+    compare.add_argument("--seed", type=int, default=0, help="the fleet's (default: 0)")
+    compare.add_argument("--timeout", type=_positive_float, default=1.0, metavar="S",
+                         help="seconds per probe (default: %(default)s)")
+    compare.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                         help="default: %(default)s; markdown adds a round on the hostile "
+                              "fleet and the written comparison")
+    compare.set_defaults(run=_compare)
     return parser
 
 
