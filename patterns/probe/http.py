@@ -24,6 +24,8 @@ with :func:`patterns.probe.outcome_for`.
 
 from __future__ import annotations
 
+import functools
+
 import h11
 
 from patterns.probe import BODY_CAP, Outcome, Verdict
@@ -72,15 +74,7 @@ class HttpExchange:
     def request(self) -> bytes:
         """The bytes of the request: ``GET path`` with ``Host``, ``User-Agent`` and
         ``Connection: close`` (one request per connection; the server may close after)."""
-        host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
-        if self.target.port != 80:
-            host += f":{self.target.port}"
-        request = h11.Request(method="GET", target=self.target.path or "/", headers=[
-            ("Host", host),
-            ("User-Agent", USER_AGENT),
-            ("Accept", "*/*"),
-            ("Connection", "close"),
-        ])
+        request = _request(self.target.host, self.target.port, self.target.path or "/")
         return (self._h11.send(request) or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
 
     @property
@@ -174,6 +168,22 @@ class HttpExchange:
             if closed:
                 return "connection closed before a complete response head"
         return str(exc) or type(exc).__name__
+
+
+@functools.lru_cache(maxsize=1024)
+def _request(host: str, port: int | None, path: str) -> h11.Request:
+    """The ``GET`` for a target, built (and its headers checked by h11) once: a target is
+    probed again and again, and the event never changes."""
+    if ":" in host:
+        host = f"[{host}]"
+    if port != 80:
+        host += f":{port}"
+    return h11.Request(method="GET", target=path, headers=[
+        ("Host", host),
+        ("User-Agent", USER_AGENT),
+        ("Accept", "*/*"),
+        ("Connection", "close"),
+    ])
 
 
 def _content_length(response: h11.Response) -> int | None:
