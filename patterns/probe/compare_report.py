@@ -167,9 +167,9 @@ def _failure_section(hostile: Comparison) -> list[str]:
         "a byte every 0.1 s, send bodies twice the cap, answer with garbage, reset the "
         "connection, or never accept it.", "",
         *_markdown_table(hostile), "",
-        f"{verdict}, each probe inside its deadline: one deadline per probe, kept by "
-        "the socket's timeout in threads and by a cancel scope in asyncio and trio, is "
-        "what stops a host that drips a byte at a time from holding a worker forever. "
+        f"{verdict}. One deadline per probe, kept by the socket's timeout in threads "
+        "and by a cancel scope in asyncio and trio, is what stops a host that drips a "
+        "byte at a time from holding a worker forever. "
         f"Efficiencies of {', '.join(f'{f.efficiency:.2f} ({f.runtime})' for f in ran)} "
         "show what the misbehaving hosts cost each runtime beyond their timeouts.", "",
     ]
