@@ -650,32 +650,6 @@ def test_a_job_that_returns_after_its_deadline_still_ends_with_deadline_exceeded
     rt.run(scenario)
 
 
-def test_a_job_that_awaits_forever_is_interrupted_at_its_timeout(rt: Runtime) -> None:
-    if not rt.is_async:
-        pytest.skip(IGNORES_CTX)
-
-    async def scenario(rt: Runtime) -> None:
-        outlived: list[str] = []
-
-        async def fn(ctx: Any, item: str) -> str:
-            if item == "forever":
-                with anyio.move_on_after(FAIL_SAFE_S):  # fail-safe: not interrupted
-                    await anyio.sleep_forever()
-                outlived.append(item)
-            return item
-
-        async with rt.enter(pool(rt, fn, workers=1, timeout=TIMEOUT_S)) as p:
-            await rt.call(p.submit, "forever")
-            await rt.call(p.submit, "next")
-            p.close()
-            results = by_index(await collect(rt, p.results()))
-        assert outlived == []
-        assert isinstance(results[0].error, DeadlineExceeded), results[0]
-        assert results[1].ok and results[1].value == "next", results[1]
-
-    rt.run(scenario)
-
-
 def native_task_group(rt: Runtime) -> Any:
     """The runtime's own task group (anyio's would unwrap the exception group)."""
     return trio.open_nursery() if rt.name == "trio" else asyncio.TaskGroup()
@@ -688,10 +662,20 @@ def spawn(group: Any, afn: Callable[[], Awaitable[Any]]) -> None:
         group.start_soon(afn)
 
 
-def test_a_job_interrupted_inside_a_task_group_of_its_own_still_ends_as_a_result(
-        rt: Runtime) -> None:
-    # A nursery hands the interruption on wrapped in an exception group: the pool must
-    # still see that its job was interrupted, and say so in the job's result.
+async def await_forever(rt: Runtime, where: str) -> None:
+    if where == "alone":
+        await anyio.sleep_forever()
+        return
+    # In a task group of its own: a nursery hands the interruption on wrapped in an
+    # exception group, and the pool must still see that its job was interrupted.
+    async with native_task_group(rt) as tg:
+        spawn(tg, anyio.sleep_forever)
+        await anyio.sleep_forever()
+
+
+@pytest.mark.parametrize("where", ["alone", "in-a-task-group"])
+def test_a_job_that_awaits_forever_is_interrupted_at_its_timeout(rt: Runtime,
+                                                                 where: str) -> None:
     if not rt.is_async:
         pytest.skip(IGNORES_CTX)
 
@@ -701,9 +685,7 @@ def test_a_job_interrupted_inside_a_task_group_of_its_own_still_ends_as_a_result
         async def fn(ctx: Any, item: str) -> str:
             if item == "forever":
                 with anyio.move_on_after(FAIL_SAFE_S):  # fail-safe: not interrupted
-                    async with native_task_group(rt) as tg:
-                        spawn(tg, anyio.sleep_forever)
-                        await anyio.sleep_forever()
+                    await await_forever(rt, where)
                 outlived.append(item)
             return item
 
