@@ -444,11 +444,14 @@ def _compare(args: argparse.Namespace) -> int:
     profiles = [args.profile]
     if args.format == "markdown" and args.profile != "hostile":
         profiles.append("hostile")  # the written comparison tells how failure went too
-    print(f"comparing {', '.join(RUNTIMES)}: {args.hosts} hosts ({' then '.join(profiles)}), "
-          f"{args.workers} workers, {args.rounds} rounds each", file=sys.stderr, flush=True)
     comparisons = []
     with _signal_handlers(on_signal), _progress(len(profiles) * args.rounds * len(RUNTIMES),
                                                 "rounds") as advance:
+        # Said once the handlers are in place: from here on a signal stops it cleanly.
+        rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
+        print(f"comparing {', '.join(RUNTIMES)}: {args.hosts} hosts "
+              f"({' then '.join(profiles)}), {args.workers} workers, {rounds} each",
+              file=sys.stderr, flush=True)
         for profile in profiles:
             try:
                 comparisons.append(compare(profile=profile, runner=runner,
