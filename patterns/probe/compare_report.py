@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from patterns.probe.compare import RUNTIMES, Comparison, RuntimeFigures
+from patterns.probe.fleet import scan_demand
 
 __all__ = ["as_markdown", "as_table", "code_lines"]
 
@@ -80,7 +81,7 @@ def _fleet_line(c: Comparison) -> str:
         return "fleet: its CPU time cannot be read here (no /proc)"
     return (f"fleet: {per_request * 1e6:.0f} µs of CPU per request, "
             f"{1 / per_request:,.0f} requests per CPU second: {headroom:.1f}x the "
-            f"2,000/s that a scan at 100 workers asks")
+            f"{scan_demand(100):,.0f}/s that a scan at 100 workers asks")
 
 
 def as_table(comparison: Comparison) -> str:
@@ -134,7 +135,7 @@ def as_markdown(comparison: Comparison, *, command: str,
         "per worker and lets its scheduler watch the deadline. The drivers make the same "
         "socket calls in the same order, blocking or awaited.", "",
         "## Throughput", "",
-        f"Against a perfect FIFO pool ({c.runtimes[fast.runtime].ideal_s:.3f} s for this "
+        f"Against a perfect FIFO pool ({fast.ideal_s:.3f} s for this "
         f"fleet), {fast.runtime} came closest, at {fast.efficiency:.2f} "
         f"({fast.median_s:.3f} s), and {slow.runtime} furthest, at {slow.efficiency:.2f} "
         f"({slow.median_s:.3f} s). With every host waiting its latency, the runtimes' "
