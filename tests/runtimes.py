@@ -31,7 +31,10 @@ import anyio.lowlevel
 import trio
 import trio.testing
 
-NAMES = ("threads", "asyncio", "trio")
+from patterns.runtimes import RUNTIMES
+
+NAMES = RUNTIMES  # the runtimes every behavioural test runs in
+
 POLL_LIMIT_S = 10.0  # a condition that never comes true fails the test instead of hanging it
 
 
@@ -208,6 +211,11 @@ class Runtime:
                 await anyio.lowlevel.checkpoint()
             else:
                 time.sleep(0)
+
+
+def background(rt: Runtime) -> Any:
+    """The runtime's root context: ``patterns.context.on_<runtime>.background()``."""
+    return rt.module("context").background()
 
 
 def awaitable(value: Any) -> Awaitable[Any]:

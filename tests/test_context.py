@@ -41,7 +41,7 @@ import pytest
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
-from runtimes import Runtime
+from runtimes import Runtime, background
 
 import patterns.context
 from patterns.context import Canceled, ContextError, DeadlineExceeded
@@ -65,9 +65,6 @@ THREADS_ONLY_SOCKET = (
 
 # -- helpers -------------------------------------------------------------------------------
 
-
-def background(rt: Runtime) -> Any:
-    return rt.module("context").background()
 
 
 def assert_live(ctx: Any) -> None:
@@ -488,6 +485,18 @@ def test_values_are_looked_up_through_ancestors(rt: Runtime) -> None:
         mid.cancel()
         assert leaf.value("user") == "bob"  # a done context keeps its values
         assert leaf.without_cancel().value(key) == 1
+
+    rt.run(scenario)
+
+
+@pytest.mark.parametrize("key", [None, [1], {"a": 1}], ids=["None", "list", "dict"])
+def test_with_value_refuses_a_key_that_cannot_be_looked_up(rt: Runtime, key: Any) -> None:
+    """Go's WithValue panics at the call ("nil key", "key is not comparable"); here the
+    call raises TypeError and derives nothing."""
+
+    async def scenario(rt: Runtime) -> None:
+        with pytest.raises(TypeError, match="with_value"):
+            background(rt).with_value(key, "v")
 
     rt.run(scenario)
 
@@ -932,6 +941,59 @@ def test_after_can_cancel_other_contexts(rt: Runtime) -> None:
         assert_done(b, Canceled)
         assert_done(below_b, Canceled)
         assert stop_link() is False
+        await settle(rt)
+
+    rt.run(scenario)
+
+
+@pytest.mark.parametrize("how", ["cancel", "ancestor_cancel", "already_done"])
+def test_after_cancel_runs_once_when_cancelled(rt: Runtime, how: str) -> None:
+    """after_cancel is after without the timer: it runs once on cancel, at once on a done
+    context, and stop() works as after's does."""
+
+    async def scenario(rt: Runtime) -> None:
+        parent = background(rt).with_cancel()
+        ctx = parent.with_timeout(LONG)
+        if how == "already_done":
+            ctx.cancel()
+        seen: list[bool] = []
+        stop = ctx.after_cancel(lambda: seen.append(ctx.done))
+        if how == "already_done":
+            assert seen == [True]  # at once, in the caller
+        else:
+            unwanted = ctx.after_cancel(lambda: seen.append(False))
+            assert unwanted() is True
+            assert seen == []
+            (ctx if how == "cancel" else parent).cancel()
+            assert unwanted() is False
+        ctx.cancel()
+        assert seen == [True]
+        assert stop() is False
+
+    rt.run(scenario)
+
+
+def test_after_cancel_starts_no_timer_and_runs_when_a_deadline_is_observed(rt: Runtime) -> None:
+    """A deadline nobody looks at calls nothing (no timer watches it); whoever finds it
+    passed ends the context and runs the callback."""
+
+    def running() -> int:
+        if rt.name == "threads":
+            return threading.active_count()
+        if rt.name == "asyncio":
+            return len(asyncio.all_tasks()) + live_timers(rt)
+        return trio.lowlevel.current_statistics().tasks_living
+
+    async def scenario(rt: Runtime) -> None:
+        before = running()
+        ctx = background(rt).with_timeout(SHORT)
+        seen: list[type[BaseException] | None] = []
+        ctx.after_cancel(lambda: seen.append(type(ctx.err)))
+        assert running() == before  # no timer, unlike after()
+        with contextlib.suppress(DeadlineExceeded):
+            await rt.call(ctx.sleep, LONG)  # the sleeper watches the clock itself
+        assert ctx.done  # looking ended it...
+        assert seen == [DeadlineExceeded]  # ...and ran the callback, once
         await settle(rt)
 
     rt.run(scenario)

@@ -24,7 +24,7 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runtimes import Runtime, drive
+from runtimes import Runtime, background, drive
 
 from patterns.context import Canceled
 
@@ -63,9 +63,6 @@ def task(rt: Runtime, afn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[
 def group(rt: Runtime, *args: Any, **kwargs: Any) -> Any:
     return rt.module("errgroup").Group(*args, **kwargs)
 
-
-def background(rt: Runtime) -> Any:
-    return rt.module("context").background()
 
 
 async def wait_done(rt: Runtime, ctx: Any) -> bool:

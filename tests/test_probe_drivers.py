@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 import pytest
 import trio
-from runtimes import Runtime
+from runtimes import Runtime, background
 
 from patterns.context import Canceled
 from patterns.probe import ProbeResult, Target
@@ -56,9 +56,6 @@ def run(rt: Runtime, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: A
     for bytes, and every deadline passes at once). The task-leak check stays."""
     return rt.run(scenario, *args, mock_clock=False)
 
-
-def background(rt: Runtime) -> Any:
-    return rt.module("context").background()
 
 
 async def probe(rt: Runtime, ctx: Any, target: Target) -> ProbeResult:

@@ -20,7 +20,7 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from runtimes import Runtime
+from runtimes import Runtime, background
 
 from patterns.context import Canceled, ContextError, DeadlineExceeded
 
@@ -34,9 +34,6 @@ NO_NATIVE_CANCEL = "threads: a blocked thread cannot be interrupted; it stops th
 def semaphore(rt: Runtime, capacity: int) -> Any:
     return rt.module("semaphore").Semaphore(capacity)
 
-
-def background(rt: Runtime) -> Any:
-    return rt.module("context").background()
 
 
 def skip_native_in_threads(rt: Runtime, how: str) -> None:

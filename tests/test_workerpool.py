@@ -33,7 +33,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runtimes import Runtime, drive
+from runtimes import Runtime, background, drive
 
 from patterns.context import Canceled, DeadlineExceeded
 from patterns.workerpool import PoolClosed, Result, timeline
@@ -79,9 +79,6 @@ def job(rt: Runtime, afn: Callable[[Any, Any], Coroutine[Any, Any, Any]]) -> Cal
 def pool(rt: Runtime, afn: Callable[[Any, Any], Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
     return rt.module("workerpool").WorkerPool(job(rt, afn), **kwargs)
 
-
-def background(rt: Runtime) -> Any:
-    return rt.module("context").background()
 
 
 def current_worker(rt: Runtime) -> object:

@@ -10,7 +10,7 @@ and trio can be interrupted natively inside ``ctx.scope()``.
 
 from __future__ import annotations
 
-from patterns._lazy import runtime_modules
+from patterns.runtimes import runtime_modules
 
 __all__ = ["Canceled", "ContextError", "DeadlineExceeded"]
 

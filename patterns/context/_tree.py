@@ -102,7 +102,20 @@ class ContextTree:
 
     def with_value(self, key: Hashable, value: Any) -> Self:
         """A child carrying ``key -> value`` (Go ``WithValue``). Unlike Go's, it can be
-        cancelled like any other child."""
+        cancelled like any other child.
+
+        ``TypeError`` at once for a ``None`` key or one that cannot be hashed, where Go
+        panics ("nil key", "key is not comparable"): such a key could never be looked up
+        reliably, and the mistake belongs to this call, not to a later ``value()``.
+        """
+        if key is None:
+            raise TypeError("with_value: the key is None (Go: nil key)")
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"with_value: key {key!r} cannot be hashed (Go: key is not comparable)"
+            ) from None
         return type(self)(self, key=key, value=value)
 
     def without_cancel(self) -> Self:
@@ -239,11 +252,11 @@ class ContextTree:
         timer for all its ``after`` callbacks, which ends when the context is done or
         every callback is stopped.
         """
-        stop = self._on_done(fn)
+        stop = self.after_cancel(fn)
         if self._deadline is None or stop is _stopped:
             return stop
         with self._lock:
-            if self._err is not None:  # ended since _on_done: fn has run, no timer needed
+            if self._err is not None:  # ended since after_cancel: fn has run, no timer needed
                 return stop
             self._timer_users += 1
             if self._timer_users == 1:
@@ -261,21 +274,29 @@ class ContextTree:
 
         return stop_after
 
-    def _on_done(self, callback: Callable[[], object]) -> Callable[[], bool]:
-        """Call ``callback()`` once when done (at once if done already); returns ``stop``.
+    def after_cancel(self, fn: Callable[[], object]) -> Callable[[], bool]:
+        """Call ``fn()`` once when the context is cancelled; return ``stop``.
 
-        The building block of ``after``, ``wait`` and ``scope``. It watches no clock: a
-        deadline ends the context only when someone looks, so callers that must wake at
-        the deadline arrange that themselves (a timeout, a timer).
+        ``after()`` without the deadline timer: Go's ``AfterFunc`` for code that watches
+        the clock itself. ``fn`` runs when ``cancel()`` reaches this context (its own, an
+        ancestor's), or when somebody finds its deadline passed (``done``, ``err``,
+        ``check()``...); a deadline that nobody looks at calls nothing. That is what a
+        waiter wants when it already sleeps with a timeout, a socket timeout or a trio
+        cancel scope bounded by the deadline: cancellation is the only news it needs, and
+        no timer thread, loop handle or system task is started for it.
+
+        If the context is done already, ``fn`` runs at once and ``stop`` is a no-op.
+        ``stop()`` returns ``True`` if it prevented the call. Like ``after``, ``fn`` runs
+        synchronously in whatever ends the context, and must not block.
         """
         token = object()
         with self._lock:
             done_already = self._err is not None
             if not done_already:
-                self._callbacks[token] = callback
-        if done_already or self.done:  # .done may end it now, running the callback
+                self._callbacks[token] = fn
+        if done_already or self.done:  # .done may end it now, running fn
             if done_already:
-                callback()
+                fn()
             return _stopped
 
         def stop() -> bool:

@@ -31,8 +31,8 @@ class Context(ContextTree):
 
     Derive children with ``with_cancel``, ``with_timeout``, ``with_deadline``,
     ``with_value`` and ``without_cancel``; stop work with ``cancel(cause)``; watch it
-    with ``done``, ``err``, ``cause``, ``check()``, ``await wait()``, ``await sleep()``
-    and ``after()``; interrupt work with ``async with scope()``.
+    with ``done``, ``err``, ``cause``, ``check()``, ``await wait()``, ``await sleep()``,
+    ``after()`` and ``after_cancel()``; interrupt work with ``async with scope()``.
     """
 
     __slots__ = ("_timer",)
@@ -57,7 +57,7 @@ class Context(ContextTree):
     async def _wait_until(self, end: float | None) -> None:
         """Wait until done, or until the loop's clock reaches ``end``."""
         woken = asyncio.Event()
-        stop = self._on_done(woken.set)
+        stop = self.after_cancel(woken.set)
         try:
             # The waiter's own timeout is its deadline timer; a timer may fire a hair
             # early (loop clock resolution), hence the loop.
@@ -105,10 +105,10 @@ class Scope:
         task = asyncio.current_task()
         assert task is not None, "ctx.scope() needs a running asyncio task"
         self._task, self._cancelling = task, task.cancelling()
-        self._stop = self._ctx.after(self._on_done)
+        self._stop = self._ctx.after(self._on_context_done)
         return self._ctx
 
-    def _on_done(self) -> None:
+    def _on_context_done(self) -> None:
         # Deliver from the loop, while the task waits at an await inside the block: a
         # cancel requested while the task itself runs would stay pending, and could
         # fire at the first await after the block.

@@ -10,7 +10,7 @@ no ``scope()``. Work stops only where it looks: ``ctx.check()`` between steps,
 deadline as a timeout plus a shutdown on cancel::
 
     sock.settimeout(ctx.remaining())             # the deadline becomes a socket timeout
-    stop = ctx.after(lambda: sock.shutdown(socket.SHUT_RDWR))  # cancel wakes recv()
+    stop = ctx.after_cancel(lambda: sock.shutdown(socket.SHUT_RDWR))  # cancel wakes recv()
     try:
         data = sock.recv(4096)
     finally:
@@ -18,7 +18,8 @@ deadline as a timeout plus a shutdown on cancel::
     ctx.check()                                  # recv woke up: was it us?
 
 On Linux, ``close()`` from another thread does not wake a ``recv`` blocked on the
-socket; ``shutdown()`` does.
+socket; ``shutdown()`` does. ``after_cancel`` is ``after`` without a deadline timer:
+the socket timeout already wakes ``recv`` at the deadline, so only a cancel is news.
 
 Contexts are safe to use from any thread: one lock guards every tree. Deadlines are
 checked lazily, when somebody looks (``done``, ``err``, ``wait``...), so no thread
@@ -41,8 +42,8 @@ class Context(ContextTree):
 
     Derive children with ``with_cancel``, ``with_timeout``, ``with_deadline``,
     ``with_value`` and ``without_cancel``; stop work with ``cancel(cause)``; watch it
-    with ``done``, ``err``, ``cause``, ``check()``, ``wait()``, ``sleep()`` and
-    ``after()``. Deadlines are ``time.monotonic()`` values.
+    with ``done``, ``err``, ``cause``, ``check()``, ``wait()``, ``sleep()``, ``after()``
+    and ``after_cancel()``. Deadlines are ``time.monotonic()`` values.
     """
 
     __slots__ = ("_timer_stop",)
@@ -67,7 +68,7 @@ class Context(ContextTree):
     def _wait_until(self, end: float | None) -> None:
         """Block until done, or until the clock reaches ``end``."""
         woken = threading.Event()
-        stop = self._on_done(woken.set)
+        stop = self.after_cancel(woken.set)
         try:
             # Nobody watches the deadline for us, so the waiter does: it sleeps until the
             # earlier of its end and the deadline, then looks again (a wait may wake early).

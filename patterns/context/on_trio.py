@@ -34,8 +34,8 @@ class Context(ContextTree):
 
     Derive children with ``with_cancel``, ``with_timeout``, ``with_deadline``,
     ``with_value`` and ``without_cancel``; stop work with ``cancel(cause)``; watch it
-    with ``done``, ``err``, ``cause``, ``check()``, ``await wait()``, ``await sleep()``
-    and ``after()``; interrupt work with ``with scope()``.
+    with ``done``, ``err``, ``cause``, ``check()``, ``await wait()``, ``await sleep()``,
+    ``after()`` and ``after_cancel()``; interrupt work with ``with scope()``.
     """
 
     __slots__ = ("_timer",)
@@ -57,7 +57,7 @@ class Context(ContextTree):
     async def _wait_until(self, end: float | None) -> None:
         """Wait until done, or until trio's clock reaches ``end``."""
         woken = trio.Event()
-        stop = self._on_done(woken.set)
+        stop = self.after_cancel(woken.set)
         try:
             while not self.done and (end is None or self._now() < end):
                 wake_at = min((t for t in (end, self._deadline) if t is not None), default=None)
@@ -96,7 +96,7 @@ class Scope:
     def __enter__(self) -> Context:
         self._cancel_scope.__enter__()
         # trio watches the deadline itself; we only forward an explicit cancel.
-        self._stop = self._ctx._on_done(self._cancel_scope.cancel)
+        self._stop = self._ctx.after_cancel(self._cancel_scope.cancel)
         return self._ctx
 
     def __exit__(

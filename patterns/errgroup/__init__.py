@@ -10,6 +10,6 @@ and trio the cancellation also interrupts the siblings natively.
 
 from __future__ import annotations
 
-from patterns._lazy import runtime_modules
+from patterns.runtimes import runtime_modules
 
 __getattr__ = runtime_modules(__name__)

@@ -79,7 +79,7 @@ class Group(GroupCore):
         # is cancelled with g.ctx, so the tasks and the body stop natively, together.
         cancel_scope = self._nursery.cancel_scope
         cancel_scope.deadline = math.inf if self.ctx.deadline is None else self.ctx.deadline
-        self._stop = self.ctx._on_done(cancel_scope.cancel)
+        self._stop = self.ctx.after_cancel(cancel_scope.cancel)
         return self
 
     async def __aexit__(

@@ -31,10 +31,10 @@ import socket
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from patterns._lazy import runtime_modules
 from patterns.context import Canceled
 from patterns.probe.schedule import ideal_makespan, lower_bound
 from patterns.probe.targets import Target, TargetError, parse_targets
+from patterns.runtimes import runtime_modules
 from patterns.workerpool import Result
 
 __all__ = [

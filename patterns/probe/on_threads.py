@@ -145,7 +145,7 @@ def _watched(ctx: Context, sock: socket.socket) -> Iterator[socket.socket]:
     and closed on the way out."""
     # The context's cancel hook, not after(): after() would start a timer thread for
     # the deadline, and the socket's timeout already keeps that.
-    stop = ctx._on_done(lambda: _shut_down(sock))
+    stop = ctx.after_cancel(lambda: _shut_down(sock))
     with sock:
         try:
             yield sock

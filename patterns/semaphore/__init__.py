@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patterns._lazy import runtime_modules
+from patterns.runtimes import runtime_modules
 
 __all__ = ["SemaphoreStatistics"]
 

@@ -61,7 +61,7 @@ class Semaphore(Weighted):
             woken.acquire()
             waiter = self._enqueue(n, partial(_release, woken))
         # A cancel releases the same lock; the deadline is this wait's timeout.
-        stop = ctx._on_done(partial(_release, woken)) if ctx is not None else None
+        stop = ctx.after_cancel(partial(_release, woken)) if ctx is not None else None
         try:
             while not waiter.granted and not (ctx is not None and ctx.done):
                 remaining = None if ctx is None else ctx.remaining()

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from patterns._lazy import runtime_modules
+from patterns.runtimes import runtime_modules
 
 __all__ = ["PoolClosed", "PoolStatistics", "Result", "timeline"]
 

@@ -207,7 +207,7 @@ class WorkerPool(PoolCore):
         # and the context's cancel() is forwarded.
         if job.deadline is not None:  # (setting a scope's deadline is not free)
             scope.deadline = job.deadline
-        stop = job._on_done(scope.cancel)
+        stop = job.after_cancel(scope.cancel)
         self._running += 1
         error: BaseException | None
         try:
