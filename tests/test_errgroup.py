@@ -761,6 +761,36 @@ def test_set_limit_while_tasks_run_is_a_runtime_error(rt: Runtime) -> None:
     rt.run(scenario)
 
 
+# -- threads: after wait(), as Go's Group after Wait ------------------------------------------
+
+
+def test_threads_after_wait_tasks_run_but_ctx_and_first_error_stick(rt: Runtime) -> None:
+    """Go's Group after Wait: Go still starts goroutines, the context stays cancelled and
+    the first error sticks (errOnce has fired). Ours does the same."""
+    if rt.is_async:
+        pytest.skip("asyncio / trio: the first error cancels the block itself; "
+                    "nothing runs on in it after wait()")
+    group = rt.module("errgroup").Group()
+    first = ValueError("first")
+
+    def fail(exc: BaseException) -> None:
+        raise exc
+
+    group.go(fail, first)
+    with pytest.raises(ValueError) as raised:
+        group.wait()
+    assert raised.value is first
+    assert group.ctx.done
+    ran: list[int] = []
+    group.go(ran.append, 1)
+    group.go(fail, KeyError("second"))
+    with pytest.raises(ValueError) as raised:
+        group.wait()
+    assert raised.value is first, "a later error replaced the first"
+    assert ran == [1]
+    assert group.ctx.done
+
+
 # -- threads: idle threads are reused, and end with the group -------------------------------------
 
 

@@ -12,7 +12,12 @@ for a goroutine. So the group keeps threads that finish a task idle for the next
 bother: a goroutine is cheaper than the bookkeeping.
 
 ``wait()`` (or leaving ``with Group() as g:``) is where the group finishes: it cancels
-``g.ctx`` and ends the idle threads; the group can be used again afterwards, as in Go.
+``g.ctx`` and ends the idle threads. Go's ``Group`` promises nothing about use after
+``Wait``: its ``WaitGroup`` takes new goroutines, but the context stays cancelled and
+the ``sync.Once`` that kept the first error has fired, so a later ``Wait`` returns the
+old error and a new one is never seen. This group does the same (more tasks run, on
+new threads; ``g.ctx`` stays done; ``wait()`` raises the first error again): start a
+new group for a new batch.
 """
 
 from __future__ import annotations
