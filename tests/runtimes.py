@@ -36,6 +36,7 @@ from patterns.runtimes import RUNTIMES
 NAMES = RUNTIMES  # the runtimes every behavioural test runs in
 
 POLL_LIMIT_S = 10.0  # a condition that never comes true fails the test instead of hanging it
+YIELDS_FOR_THREADS = 200  # how often a thread yields the GIL to let the others reach a block
 
 
 def drive(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -216,6 +217,17 @@ class Runtime:
 def background(rt: Runtime) -> Any:
     """The runtime's root context: ``patterns.context.on_<runtime>.background()``."""
     return rt.module("context").background()
+
+
+async def let_others_block(rt: Runtime) -> None:
+    """Let every other task run until it blocks (asyncio, trio). Threads can only yield
+    the GIL a while, so there a "still blocked" assertion after it can miss a bug but
+    never invent one."""
+    if rt.is_async:
+        await anyio.wait_all_tasks_blocked()
+    else:
+        for _ in range(YIELDS_FOR_THREADS):
+            await rt.checkpoint()
 
 
 def awaitable(value: Any) -> Awaitable[Any]:

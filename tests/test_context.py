@@ -1,10 +1,11 @@
 """Behavioural suite for :mod:`patterns.context` (Go's ``context``), in three runtimes.
 
 Every test is one scenario, ``async def scenario(rt)``, run with ``rt.run`` in threads,
-asyncio and trio (see ``runtimes.py``). The tests are the contract of DESIGN.md's
-"patterns.context" section: they assert which contexts are done, with which ``err`` and
-``cause``, that callbacks run exactly once, and that a descendant is never told before
-its ancestor is done; never how long anything took.
+asyncio and trio (see ``runtimes.py``). The tests pin the contract that the docstrings
+of :mod:`patterns.context` and of each runtime's ``Context`` state: they assert which
+contexts are done, with which ``err`` and ``cause``, that callbacks run exactly once,
+and that a descendant is never told before its ancestor is done; never how long
+anything took.
 
 Deadlines: trio runs under ``MockClock(autojump_threshold=0)``, so a deadline passes as
 soon as every task is blocked; threads and asyncio use ``SHORT`` real deadlines. ``LONG``
@@ -144,7 +145,7 @@ def live_timers(rt: Runtime) -> int:
     return sum(1 for handle in loop._scheduled if not handle.cancelled())
 
 
-async def settle(rt: Runtime) -> None:
+async def assert_timers_ended(rt: Runtime) -> None:
     """Let timers that have just been stopped or fired finish; then none may be left:
     a stopped or fired after() timer has ended (threads: the leak check sees a timer
     thread; trio: ``rt.run`` sees a timer task; asyncio: checked here)."""
@@ -298,14 +299,14 @@ def test_concurrent_cancels_one_cause_wins_and_callbacks_run_once(rt: Runtime) -
             go.set()
 
         await rt.until(lambda: len(on_ctx) >= racers and len(on_kid) >= racers)
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert sorted(on_ctx) == list(range(racers))
         assert sorted(on_kid) == list(range(racers))
         assert any(ctx.cause is cause for cause in causes)
         assert_done(ctx, Canceled, ctx.cause)
         for kid in kids:
             assert_done(kid, Canceled, ctx.cause)
-        await settle(rt)
+        await assert_timers_ended(rt)
 
     for _ in range(rounds):
         rt.run(scenario)
@@ -451,7 +452,7 @@ async def cancel_tree_scenario(rt: Runtime, plan: Plan) -> None:
             )
             assert node.stop is not None
             assert node.stop() is (node.err_type is None)
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert Counter(calls) == expected_calls()
 
 
@@ -836,7 +837,7 @@ def test_after_runs_once_in_the_cancelling_task(rt: Runtime, target: str) -> Non
 
         ctx.cancel()
         parent.cancel()
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert len(seen) == 1
         assert stop() is False
 
@@ -854,7 +855,7 @@ def test_after_on_a_done_context_runs_soon(rt: Runtime, how: str) -> None:
         seen: list[bool] = []
         stop = ctx.after(lambda: seen.append(ctx.done))
         await rt.until(lambda: bool(seen))
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert seen == [True]
         assert stop() is False
 
@@ -871,7 +872,7 @@ def test_after_runs_once_when_the_deadline_passes(rt: Runtime) -> None:
         await rt.call(ctx.wait)
         await rt.until(lambda: len(seen) >= 2)
         ctx.cancel()  # already done: nothing more
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert sorted(seen, key=lambda call: call[0]) == [
             ("child", True, DeadlineExceeded),
             ("ctx", True, DeadlineExceeded),
@@ -900,7 +901,7 @@ def test_after_stop_prevents_the_call(rt: Runtime, timeout: float | None) -> Non
             await rt.until(lambda: bool(seen))
         else:
             parent.cancel()
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert seen == [2]
         assert stop() is False
         assert kept() is False
@@ -915,7 +916,7 @@ def test_after_timer_ends_when_the_context_is_cancelled_first(rt: Runtime) -> No
         stop = ctx.after(lambda: seen.append(type(ctx.err)))
         ctx.cancel()
         assert seen == [Canceled]
-        await settle(rt)
+        await assert_timers_ended(rt)
         assert seen == [Canceled]
         assert stop() is False
 
@@ -941,7 +942,7 @@ def test_after_can_cancel_other_contexts(rt: Runtime) -> None:
         assert_done(b, Canceled)
         assert_done(below_b, Canceled)
         assert stop_link() is False
-        await settle(rt)
+        await assert_timers_ended(rt)
 
     rt.run(scenario)
 
@@ -994,7 +995,7 @@ def test_after_cancel_starts_no_timer_and_runs_when_a_deadline_is_observed(rt: R
             await rt.call(ctx.sleep, LONG)  # the sleeper watches the clock itself
         assert ctx.done  # looking ended it...
         assert seen == [DeadlineExceeded]  # ...and ran the callback, once
-        await settle(rt)
+        await assert_timers_ended(rt)
 
     rt.run(scenario)
 
@@ -1031,7 +1032,7 @@ def test_deadlines_start_no_thread_or_task_and_after_at_most_one_timer(rt: Runti
         assert running() - before <= 1
         for stop in stops + plain_stops:
             assert stop() is True
-        await settle(rt)
+        await assert_timers_ended(rt)
         await rt.until(lambda: running() == before)  # the timer has ended
 
     rt.run(scenario)

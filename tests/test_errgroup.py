@@ -1,7 +1,8 @@
 """Behavioural suite for ``patterns.errgroup`` (Go ``x/sync/errgroup``), in three runtimes.
 
 Each test is one scenario run in threads, asyncio and trio (see ``runtimes.py``). The
-contract is DESIGN.md, "patterns.errgroup": the group's ctx is a child of the given one,
+contract is the one the docstrings of :mod:`patterns.errgroup` and of each runtime's
+``Group`` state: the group's ctx is a child of the given one,
 cancelled by the first error (its cause) and when the group finishes; ``wait()`` and the
 block raise exactly that first error, never an ExceptionGroup, once every task has
 finished; in asyncio and trio the first error also cancels the siblings and the body

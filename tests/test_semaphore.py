@@ -1,7 +1,8 @@
 """Behavioural suite for ``patterns.semaphore`` (Go ``x/sync/semaphore``), in three runtimes.
 
 Each test is one scenario run in threads, asyncio and trio (see ``runtimes.py``). The
-contract is DESIGN.md, "patterns.semaphore": weighted tokens, strict FIFO without
+contract is the one the docstrings of :mod:`patterns.semaphore` and of each runtime's
+``Semaphore`` state: weighted tokens, strict FIFO without
 barging, ``try_acquire`` only when free and nobody waits, ``ValueError`` at once for an
 impossible ``n``, and a waiter whose context ends (or, in asyncio and trio, whose task is
 cancelled) holds nothing and leaves the queue. Every test ends with every token back.
@@ -24,7 +25,7 @@ from runtimes import Runtime, background
 
 from patterns.context import Canceled, ContextError, DeadlineExceeded
 
-SETTLE_LIMIT_S = 2.0  # how long a settle may poll before the test compares what it has
+SETTLE_LIMIT_S = 2.0  # how long until_matches_or_diverges polls before the test compares
 SETTLE_AFTER_FAILURE_S = 0.05  # ... once one has timed out: shrinking a failure is fast
 settle_limit = [SETTLE_LIMIT_S]
 FAIL_SAFE_S = 5.0  # a wait that should end long before; turns a hang into a failure
@@ -670,7 +671,7 @@ async def all_asyncio_tasks_blocked() -> None:
     raise AssertionError("the asyncio tasks never all blocked")
 
 
-async def settle(rt: Runtime, matches: Any, diverged: Any) -> None:
+async def until_matches_or_diverges(rt: Runtime, matches: Any, diverged: Any) -> None:
     """Let the other tasks or threads run until the scenario is quiet, then the caller
     compares. asyncio and trio know when every task is blocked. Threads do not: poll
     until ``matches()``, or ``diverged()`` (a state no amount of waiting can repair), or
@@ -684,7 +685,7 @@ async def settle(rt: Runtime, matches: Any, diverged: Any) -> None:
         while not matches() and not diverged():
             if time.monotonic() > limit:
                 # The test fails now. Hypothesis will shrink the example, rerunning it
-                # dozens of times: once one settle has timed out, the rest wait briefly.
+                # dozens of times: once one wait has timed out, the rest wait briefly.
                 settle_limit[0] = SETTLE_AFTER_FAILURE_S
                 return
             await rt.checkpoint()
@@ -744,7 +745,7 @@ async def random_operations(rt: Runtime, capacity: int, ops: list[tuple[str, int
         return bool(over or set(held) & never_granted or set(gave_up) & granted)
 
     async def check(step: object) -> None:
-        await settle(rt, lambda: observed() == model.expected(), diverged)
+        await until_matches_or_diverges(rt, lambda: observed() == model.expected(), diverged)
         with lock:
             in_hand = sum(holding.values())
         assert not over, f"{step}: tasks held {over} tokens of {capacity}"

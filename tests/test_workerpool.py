@@ -1,7 +1,8 @@
 """Behavioural suite for ``patterns.workerpool`` (the pulse worker pool), in three runtimes.
 
 Each test is one scenario run in threads, asyncio and trio (see ``runtimes.py``). The
-contract is DESIGN.md, "patterns.workerpool": ``workers`` long-lived workers call
+contract is the one the docstrings of :mod:`patterns.workerpool` and of each runtime's
+``WorkerPool`` state: ``workers`` long-lived workers call
 ``fn(ctx, item)`` with a per-job child of the pool's context (``timeout`` applied);
 ``submit`` blocks while ``queue_size`` items wait (default ``workers``; ``0`` is a
 hand-off) and raises ``PoolClosed`` after ``close()``; ``cancel()`` reaches running jobs
@@ -33,14 +34,13 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runtimes import Runtime, background, drive
+from runtimes import Runtime, background, drive, let_others_block
 
 from patterns.context import Canceled, DeadlineExceeded
 from patterns.workerpool import PoolClosed, Result, timeline
 
 FAIL_SAFE_S = 5.0  # a wait that should end long before; turns a hang into a failure
 TIMEOUT_S = 0.05  # a per-job timeout: real seconds in threads and asyncio, mock in trio
-SETTLE_YIELDS = 200  # threads: how often to yield before asserting that a thread is blocked
 IGNORES_CTX = "threads: a job that ignores its ctx runs on past its deadline"
 NO_ASYNC_ITERABLE = "threads: map takes a sync iterable; no event loop drives an async one"
 
@@ -93,16 +93,6 @@ def current_worker(rt: Runtime) -> object:
 async def collect(rt: Runtime, iterable: Any) -> list[Any]:
     """Every item of ``results()`` or ``map()``, read to the end."""
     return [r async for r in rt.aiter(iterable)]
-
-
-async def settle(rt: Runtime) -> None:
-    """Let every other task run until it blocks (asyncio, trio); threads can only yield a
-    while, so there a "still blocked" assertion can miss a bug but never invent one."""
-    if rt.is_async:
-        await anyio.wait_all_tasks_blocked()
-    else:
-        for _ in range(SETTLE_YIELDS):
-            await rt.checkpoint()
 
 
 _END: Any = object()
@@ -457,7 +447,7 @@ def test_submit_blocks_while_queue_size_items_wait(
                 stats = p.statistics()
                 assert (stats.workers, stats.running, stats.queued) == (workers, workers, capacity)
                 tg.start_soon(submit_extra)
-                await settle(rt)
+                await let_others_block(rt)
                 assert returned == [], "submit returned while the queue was full"
                 assert full()
                 gates[0].set()
@@ -569,7 +559,7 @@ def test_cancel_wakes_a_blocked_submit_with_pool_closed(rt: Runtime) -> None:
                 await rt.call(p.submit, 1)
                 await rt.until(lambda: ran == [0] and p.statistics().queued == 1)
                 tg.start_soon(submit_blocked)
-                await settle(rt)
+                await let_others_block(rt)
                 assert outcome == []
             finally:
                 p.cancel()
