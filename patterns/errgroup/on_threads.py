@@ -44,9 +44,16 @@ class Group(GroupCore):
     error, with that error as its cause, and when the group finishes. ``limit`` bounds
     the tasks running at once (``None``: no bound).
 
-    >>> with Group(limit=4) as g:
-    ...     for url in urls:
-    ...         g.go(fetch, g.ctx, url)
+    >>> def fetch(ctx, page):
+    ...     if page == 3:
+    ...         raise RuntimeError(f"page {page}: HTTP 503")
+    >>> try:
+    ...     with Group(limit=2) as g:
+    ...         for page in range(6):
+    ...             g.go(fetch, g.ctx, page)
+    ... except RuntimeError as exc:  # the first error itself
+    ...     print("failed:", exc)
+    failed: page 3: HTTP 503
     """
 
     ctx: Context

@@ -42,9 +42,19 @@ class Group(GroupCore):
     error, with that error as its cause, and when the block ends. ``limit`` bounds the
     tasks running at once (``None``: no bound).
 
-    >>> async with Group(limit=4) as g:
-    ...     for url in urls:
-    ...         await g.go(fetch, g.ctx, url)
+    >>> import trio
+    >>> async def fetch(ctx, page):
+    ...     if page == 3:
+    ...         raise RuntimeError(f"page {page}: HTTP 503")
+    >>> async def main():
+    ...     async with Group(limit=2) as g:
+    ...         for page in range(6):
+    ...             await g.go(fetch, g.ctx, page)
+    >>> try:
+    ...     trio.run(main)
+    ... except RuntimeError as exc:  # the first error itself, not an ExceptionGroup
+    ...     print("failed:", exc)
+    failed: page 3: HTTP 503
     """
 
     ctx: Context

@@ -32,9 +32,13 @@ class Semaphore(Weighted):
     ``waiting`` and ``statistics()`` describe it; ``try_acquire`` and ``release`` are
     in :class:`~patterns.semaphore._weighted.Weighted`.
 
-    >>> async def fetch(sem, ctx):
-    ...     async with sem.hold(2, ctx=ctx):
-    ...         ...
+    >>> import asyncio
+    >>> async def main():
+    ...     sem = Semaphore(3)
+    ...     async with sem.hold(2):
+    ...         print(sem.available)
+    >>> asyncio.run(main())
+    1
     """
 
     _lock = contextlib.nullcontext()  # one thread, one loop: nothing to guard

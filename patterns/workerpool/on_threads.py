@@ -45,9 +45,17 @@ class WorkerPool(PoolCore):
     the block normally closes the pool and waits for the queue to drain, leaving it by
     an exception cancels the pool, waits for the workers and re-raises.
 
-    >>> with WorkerPool(check_host, workers=8, timeout=1.0) as pool:
-    ...     for result in pool.map(hosts):
-    ...         print(result.item, result.value if result.ok else result.error)
+    >>> def double(ctx, n):
+    ...     if n == 2:
+    ...         raise ValueError("no twos")
+    ...     return 2 * n
+    >>> with WorkerPool(double, workers=2, timeout=1.0) as pool:
+    ...     for result in pool.map(range(4), ordered=True):
+    ...         print(result.item, result.value if result.ok else repr(result.error))
+    0 0
+    1 2
+    2 ValueError('no twos')
+    3 6
     """
 
     def __init__(self, fn: Callable[[Context, Any], Any], *, workers: int,

@@ -53,9 +53,20 @@ class WorkerPool(PoolCore):
     leaving the block normally closes the pool and waits for the queue to drain,
     leaving it by an exception cancels the pool, waits for the workers and re-raises.
 
-    >>> async with WorkerPool(check_host, workers=8, timeout=1.0) as pool:
-    ...     async for result in pool.map(hosts):
-    ...         print(result.item, result.value if result.ok else result.error)
+    >>> import trio
+    >>> async def double(ctx, n):
+    ...     if n == 2:
+    ...         raise ValueError("no twos")
+    ...     return 2 * n
+    >>> async def main():
+    ...     async with WorkerPool(double, workers=2, timeout=1.0) as pool:
+    ...         async for result in pool.map(range(4), ordered=True):
+    ...             print(result.item, result.value if result.ok else repr(result.error))
+    >>> trio.run(main)
+    0 0
+    1 2
+    2 ValueError('no twos')
+    3 6
     """
 
     _lock = contextlib.nullcontext()  # one thread, one run: nothing to guard
