@@ -7,18 +7,12 @@ of jobs, N goroutines ranging over it, and a channel of results. Built from this
 library's pieces: the queue is a ``fanout.Channel(queue_size)`` (so ``queue_size=0``
 is Go's unbuffered hand-off) and the workers run in an ``errgroup.Group``.
 
-What trio does differently: a job runs inside a cancel scope tied to its context, so
-its deadline or ``cancel()`` interrupts it at its next checkpoint, and it ends with the
-context's error even if ``fn`` never looks at its context. The workers are a nursery's
-tasks; results travel on a memory channel with no bound.
-
-Two costs shape this module. Entering a ``trio.CancelScope`` costs about as much as a
-no-op job, so a worker keeps one scope for job after job (its deadline set to each
-job's, its ``cancel`` hooked to each job's context) and takes a fresh one only after a
-job was interrupted, which is what the job's own ``ctx.scope()`` would have cost every
-time. And every trio checkpoint is a trip through the scheduler, so ``map`` checkpoints
-once per item (in ``submit``) and takes a result that is already there without a second
-one.
+What trio does differently: a job runs inside its context's ``scope()``, a
+``trio.CancelScope``, so its deadline or ``cancel()`` interrupts it at its next
+checkpoint, and it ends with the context's error even if ``fn`` never looks at its
+context. The workers are a nursery's tasks; results travel on a memory channel with
+no bound. A scope per job is measured against one kept per worker in ``docs/``
+(``workerpool.md``): on the probe workload they cost the same, so trio's idiom stays.
 """
 
 from __future__ import annotations
@@ -187,8 +181,8 @@ class WorkerPool(PoolCore):
 
     async def _work(self, worker: int) -> None:
         try:
-            while await self._work_in_scope(worker):
-                pass  # a job was interrupted and its cancel spent the scope: take a new one
+            async for index, item in self._jobs:
+                self._results_in.send_nowait(await self._run_job(worker, index, item))
         except trio.Cancelled:
             raise  # the group is stopping
         except BaseException as exc:  # not an Exception: the pool stops, the group raises it
@@ -197,45 +191,21 @@ class WorkerPool(PoolCore):
             self._results_in.send_nowait(_WAKE)
             raise
 
-    async def _work_in_scope(self, worker: int) -> bool:
-        """Run jobs inside one cancel scope until a job's context cancels it (``True``)
-        or the queue is closed and drained (``False``)."""
-        with trio.CancelScope() as scope:
-            async for index, item in self._jobs:
-                self._results_in.send_nowait(await self._run_job(worker, index, item, scope))
-                if scope.cancel_called:
-                    return True
-        return scope.cancel_called  # True if it caught a job's interruption
-
-    async def _run_job(self, worker: int, index: int, item: Any,
-                       scope: trio.CancelScope) -> Result:
+    async def _run_job(self, worker: int, index: int, item: Any) -> Result:
         now = trio.current_time
         started = now()
         if self.ctx.done:  # cancelled while it waited: it never starts
             return self._result(index, item, None, self.ctx.err, worker, started, started)
         job = self.ctx.with_timeout(self._timeout) if self._timeout else self.ctx.with_cancel()
-        # What job.scope() would do, on the worker's scope: trio watches the deadline,
-        # and the context's cancel() is forwarded.
-        if job.deadline is not None:  # (setting a scope's deadline is not free)
-            scope.deadline = job.deadline
-        stop = job.after_cancel(scope.cancel)
         self._running += 1
         error: BaseException | None
         try:
-            value = await self._fn(job, item)
+            with job.scope():  # its deadline or cancel() interrupts it natively
+                value = await self._fn(job, item)
             error = job.err  # a value that came as its context ended is not kept
         except Exception as exc:  # fault isolation: the job failed, the worker goes on
             value, error = None, exc
-        except BaseException:
-            if scope.cancel_called:  # its context interrupted it: record why, and let the
-                # worker's scope catch the Cancelled (bare, or in a group from a nursery)
-                self._results_in.send_nowait(
-                    self._result(index, item, None, job.err, worker, started, now()))
-            raise  # (a Cancelled from an outer scope leaves no result: the group stops)
         finally:
-            stop()
-            if job.deadline is not None:
-                scope.deadline = math.inf
             job.cancel()  # done with it: the pool's context lets go of it
             self._running -= 1
         return self._result(index, item, None if error else value, error, worker, started,
