@@ -14,7 +14,7 @@ needs a clone with history::
 
     python scripts/trio_pool_scopes.py [ROUNDS]
 
-``docs/workerpool.md`` has the figures of one run.
+``docs/measurements.md`` has the figures of one run.
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ returned and raises the first exception. The first exception cancels ``g.ctx``, 
 tasks that watch it stop early. Go counterpart: ``errgroup.Group``.
 
 What threads do differently: a task cannot be interrupted, only told (through
-``g.ctx``), and a thread is expensive to start: about 100 µs here against about 1 µs
-for a goroutine. So the group keeps threads that finish a task idle for the next one,
-``ThreadPoolExecutor``'s trick (a count of idle threads; only when none is idle does
-``go`` start a new one), and ends them when the group finishes. Go does not
-bother: a goroutine is cheaper than the bookkeeping.
+``g.ctx``), and a thread is dear to start, dozens of times a task or a goroutine
+(``docs/measurements.md`` has the figures). So the group keeps threads that finish a
+task idle for the next one, ``ThreadPoolExecutor``'s trick (a count of idle threads;
+only when none is idle does ``go`` start a new one), and ends them when the group
+finishes. Go does not bother: a goroutine is cheaper than the bookkeeping.
 
 ``wait()`` (or leaving ``with Group() as g:``) is where the group finishes: it cancels
 ``g.ctx`` and ends the idle threads. Go's ``Group`` promises nothing about use after

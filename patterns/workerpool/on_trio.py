@@ -11,8 +11,8 @@ What trio does differently: a job runs inside its context's ``scope()``, a
 ``trio.CancelScope``, so its deadline or ``cancel()`` interrupts it at its next
 checkpoint, and it ends with the context's error even if ``fn`` never looks at its
 context. The workers are a nursery's tasks; results travel on a memory channel with
-no bound. A scope per job is measured against one kept per worker in ``docs/``
-(``workerpool.md``): on the probe workload they cost the same, so trio's idiom stays.
+no bound. A scope per job is measured against one kept per worker in
+``docs/measurements.md``: on the probe workload they cost the same.
 """
 
 from __future__ import annotations
