@@ -70,11 +70,16 @@ def timeline(results: Iterable[Result], *, width: int = 64) -> str:
     """A text chart of when each job ran: one row per worker, time left to right.
 
     Each job is a segment that starts with its index, drawn with ``-`` if it succeeded
-    and ``!`` if it failed, so a learner can watch the pool work in a terminal::
+    and ``!`` if it failed, so a learner can watch the pool work in a terminal:
 
-        worker 0 |0------1-----4---------6-----|
-        worker 1 |2----------3!!!!!5-----------|
-                 0.000 s                0.412 s
+    >>> results = [Result(0, "a", 1, None, worker=0, started=0.0, finished=0.1),
+    ...            Result(1, "b", 1, None, worker=0, started=0.1, finished=0.2),
+    ...            Result(2, "c", None, ValueError("no"), worker=1, started=0.0, finished=0.15),
+    ...            Result(3, "d", 1, None, worker=1, started=0.15, finished=0.4)]
+    >>> print(timeline(results, width=40))
+    worker 0 |0---------1---------                    |
+    worker 1 |2!!!!!!!!!!!!!!3------------------------|
+              0.000 s                          0.400 s
 
     Time is scaled to ``width`` columns, but a segment is never narrower than its label
     and one mark, nor drawn over the one before it, so every job shows, in order; rows
