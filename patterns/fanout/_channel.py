@@ -40,7 +40,8 @@ class ChannelState:
         self._closed = False
 
     def statistics(self) -> ChannelStatistics:
-        """A snapshot: capacity, buffered, senders and receivers waiting, closed."""
+        """A snapshot: capacity, buffered, senders and receivers waiting, closed (Go has
+        only ``cap(ch)`` and ``len(ch)``)."""
         return ChannelStatistics(self._capacity, len(self._buffer), len(self._senders),
                                  len(self._receivers), self._closed)
 

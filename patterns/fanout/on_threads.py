@@ -111,7 +111,9 @@ def _asleep() -> threading.Lock:
 
 # -- the stages --------------------------------------------------------------------------
 
-Stage = Callable[[Any], Any] | tuple[Callable[[Any], Any], int]
+Fn = Callable[[Any], Any]
+Stage = Fn | tuple[Fn, int]
+Source = Iterable[Any] | Channel
 
 
 @contextmanager
@@ -119,8 +121,10 @@ def merge(*channels: Channel, capacity: int = 0) -> Iterator[Channel]:
     """Fan-in: one output channel carrying every value of ``channels``, closed when they
     all are. ``with merge(a, b) as out: for x in out: ...``
 
-    Stopping early (an error, or leaving the block) closes the inputs as well: a
-    thread blocked receiving from one has no other way to wake."""
+    Go counterpart: the pipelines article's ``merge``, a goroutine per input and a
+    ``sync.WaitGroup`` that closes the output once they are all done. Stopping early
+    (an error, or leaving the block) closes the inputs as well: a thread blocked
+    receiving from one has no other way to wake."""
     out = Channel(capacity)
     with _running([*channels, out]) as g:
         last_closes = _closing_after(len(channels), out)
@@ -131,13 +135,15 @@ def merge(*channels: Channel, capacity: int = 0) -> Iterator[Channel]:
 
 @contextmanager
 def fan_out(
-    source: Iterable[Any] | Channel, fn: Callable[[Any], Any], *, workers: int,
-    ordered: bool = False, capacity: int = 0,
+    source: Source, fn: Fn, *, workers: int, ordered: bool = False, capacity: int = 0,
 ) -> Iterator[Channel]:
     """Fan-out: ``workers`` threads apply ``fn`` to the items of ``source``; the output
     channel carries the results, in completion order or, with ``ordered=True``, input
     order (a reorder window of ``workers + capacity`` items bounds how far ahead the
-    others may run while the oldest is slow)."""
+    others may run while the oldest is slow).
+
+    Go counterpart: errgroup's pipeline example, a fixed number of goroutines ranging
+    over one channel of jobs, in one group (Go has no ordered variant)."""
     if workers < 1:
         raise ValueError(f"fan_out needs at least one worker, not {workers}")
     jobs, finished, out = Channel(0), Channel(0), Channel(capacity)
@@ -156,12 +162,13 @@ def fan_out(
 
 
 @contextmanager
-def pipeline(
-    source: Iterable[Any] | Channel, *stages: Stage, capacity: int = 0,
-) -> Iterator[Channel]:
+def pipeline(source: Source, *stages: Stage, capacity: int = 0) -> Iterator[Channel]:
     """A chain of stages: each is ``fn`` or ``(fn, workers)``, reading the channel before
     it and writing the next, with ``capacity`` buffered between stages. Results leave
-    in completion order."""
+    in completion order.
+
+    Go counterpart: the pipelines article's ``gen`` and ``sq`` stages, each ranging over
+    its inbound channel and closing its outbound one when done."""
     channels = [Channel(capacity) for _ in range(len(stages) + 1)]
     with _running([*_if_channel(source), *channels]) as g:
         g.go(_run_stage, g.ctx, _feed, g.ctx, source, channels[0], False, None)
@@ -206,7 +213,7 @@ def _run_stage(ctx: Context, stage: Callable[..., None], *args: Any) -> None:
             raise
 
 
-def _feed(ctx: Context, source: Iterable[Any], outbox: Channel, numbered: bool,
+def _feed(ctx: Context, source: Source, outbox: Channel, numbered: bool,
           window: Semaphore | None) -> None:
     try:
         for index, item in enumerate(source):
@@ -218,7 +225,7 @@ def _feed(ctx: Context, source: Iterable[Any], outbox: Channel, numbered: bool,
         outbox.close()
 
 
-def _work(ctx: Context, fn: Callable[[Any], Any], inbox: Channel, outbox: Channel,
+def _work(ctx: Context, fn: Fn, inbox: Channel, outbox: Channel,
           done: Callable[[], None]) -> None:
     try:
         for item in inbox:
