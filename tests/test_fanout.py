@@ -1,7 +1,8 @@
 """Behavioural suite for ``patterns.fanout`` (Go pipelines: fan-out, fan-in), in three runtimes.
 
 Each test is one scenario run in threads, asyncio and trio (see ``runtimes.py``). The
-contract is DESIGN.md, "patterns.fanout":
+contract is the one the docstrings of :mod:`patterns.fanout` and of each runtime's
+``Channel``, ``merge``, ``fan_out`` and ``pipeline`` state:
 
 - ``Channel(capacity=0)`` is a rendezvous as in Go and trio (``asyncio.Queue(0)`` is
   unbounded: the trap); a buffered channel takes ``capacity`` sends without a receiver;
@@ -20,7 +21,7 @@ contract is DESIGN.md, "patterns.fanout":
 ``fn`` is written once as an instrumented ``async def`` (:class:`Bench`) and given to
 threads through ``runtimes.drive``. Nothing sleeps: tests wait for states with
 :func:`wait_for` (a spinning ``rt.until`` that never parks every task, so trio's mock
-clock does not jump) and let the runtime settle with :func:`settle`. In asyncio and trio
+clock does not jump) and let the runtime settle with :func:`until_steady`. In asyncio and trio
 every scenario runs under a fail-safe deadline, so a deadlock fails instead of hanging
 (under trio's autojumping mock clock, at once, unless a helper is spinning); in threads a
 rescuer closes the output of a block that should have ended, see :meth:`Harness.rescue`.
@@ -102,7 +103,7 @@ async def wait_for(rt: Runtime, condition: Callable[[], bool], what: str) -> Non
         await rt.checkpoint()
 
 
-async def settle(rt: Runtime, signature: Callable[[], object], quiet: int = 12) -> None:
+async def until_steady(rt: Runtime, signature: Callable[[], object], quiet: int = 12) -> None:
     """Pass checkpoints until ``signature()`` has not changed for ``quiet`` of them: the
     runtime has done what it can without us. Exact enough in asyncio and trio; only a
     hint for threads, so no assertion may depend on it there."""
@@ -266,7 +267,7 @@ async def control(rt: Runtime, bench: Bench, stop: Any, policy: str, seed: int) 
         if stop.is_set():
             bench.release_everything()
             return
-        await settle(rt, bench.progress)
+        await until_steady(rt, bench.progress)
         waiting = bench.waiting()
         if not waiting:
             continue
@@ -450,7 +451,7 @@ def test_a_rendezvous_send_completes_only_when_a_receiver_takes_the_item(rt: Run
             tg.start_soon(sender)
             try:
                 await wait_for(rt, lambda: ch.statistics().senders_waiting == 1, "sender blocks")
-                await settle(rt, ch.statistics)
+                await until_steady(rt, ch.statistics)
                 assert not sent.is_set(), "a capacity-0 send completed with no receiver"
                 stats = ch.statistics()
                 assert (stats.capacity, stats.buffered, stats.receivers_waiting) == (0, 0, 0)
@@ -508,7 +509,7 @@ def test_a_buffered_channel_takes_exactly_capacity_sends_without_a_receiver(
                     lambda: ch.statistics().senders_waiting == 1 or len(sent) > capacity,
                     "the sender fills the buffer",
                 )
-                await settle(rt, ch.statistics)
+                await until_steady(rt, ch.statistics)
                 assert sent == list(range(capacity)), "the send past capacity did not block"
                 stats = ch.statistics()
                 assert (stats.capacity, stats.buffered, stats.senders_waiting) == (
@@ -768,7 +769,7 @@ def test_asyncio_queue_of_size_zero_is_unbounded_but_a_channel_of_capacity_zero_
             tg.start_soon(sender)
             try:
                 await wait_for(rt, lambda: ch.statistics().senders_waiting == 1, "sender blocks")
-                await settle(rt, ch.statistics)
+                await until_steady(rt, ch.statistics)
                 assert not sent.is_set() and ch.statistics().buffered == 0
                 assert await rt.call(ch.receive) == 0
             finally:
@@ -809,7 +810,7 @@ def test_merge_stays_open_while_any_input_is_open(rt: Runtime) -> None:
         try:
             async with rt.enter(fanout(rt).merge(a, b)) as out:
                 a.close()
-                await settle(rt, out.statistics)
+                await until_steady(rt, out.statistics)
                 assert not out.statistics().closed
                 await rt.call(b.send, "b")  # the merge takes it from b ...
                 assert await rt.call(out.receive) == "b"  # ... and hands it on
@@ -898,7 +899,7 @@ def test_fan_out_runs_workers_calls_at_once_never_more(
             async with rt.enter(fan_out) as out:
                 try:
                     await wait_for(rt, lambda: bench.now == workers, f"{workers} calls at once")
-                    await settle(rt, bench.progress)
+                    await until_steady(rt, bench.progress)
                     assert bench.now == workers  # and no more start while they are busy
                 finally:
                     bench.release_everything()  # threads: the block waits for these calls
@@ -1327,7 +1328,7 @@ def test_stopping_starts_no_new_item_and_settles_the_calls_in_flight(
                     try:
                         got = await consume(rt, out, limit=k)
                         await wait_for(rt, lambda: len(bench.waiting()) == workers, "busy")
-                        await settle(rt, bench.progress)
+                        await until_steady(rt, bench.progress)
                         in_flight = bench.waiting()
                         started = sorted(bench.started)
                         if how == "error":
