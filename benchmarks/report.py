@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from patterns.runtimes import RUNTIMES
+
 TARGET = 1.5  # ours may cost at most this many times a baseline
 TARGETS: dict[str, float | dict[str, float]] = {  # groups held to other targets
     "workerpool-map-noop": 1.3,
@@ -39,7 +41,6 @@ EFFICIENCY = {  # probe scans: the least ideal_s / median for ours, by group and
     "probe-scan-ideal-w100": {"threads": 0.60, "asyncio": 0.75, "trio": 0.75},
 }
 BASELINES = ("native", "aiometer", "contract")  # what ours is held to, in this order
-RUNTIMES = ("threads", "asyncio", "trio")
 
 
 def target_for(group: str, baseline: str) -> float:

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from patterns.probe import BODY_CAP, OUTCOMES, Target, outcome_for
+from patterns.probe import BODY_CAP, OUTCOMES, Target, cli, outcome_for
 from patterns.probe.fleet import (
     DELAYS_S,
     IDEAL_DELAY_S,
     PROFILES,
     ROLES,
     Fleet,
-    main,
     measure_capacity,
     plan,
     scan_demand,
@@ -245,7 +244,8 @@ def test_a_fleet_that_cannot_start_says_why(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_command_line_lists_the_fleet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--hosts", "8", "--profile", "standard", "--seed", "2"]) == 0
+    assert cli.main(["fleet", "--list", "--hosts", "8", "--profile", "standard",
+                     "--seed", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 8
     assert {line.split()[-2] for line in lines if "never" in line} == {"timeout"}

@@ -26,11 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from patterns.probe import OUTCOMES, parse_targets
 from patterns.probe.fleet import Fleet
+from patterns.runtimes import RUNTIMES
 
 RUN_TIMEOUT_S = 20.0  # no command here should take more than a few seconds
 SCAN_TIMEOUT = "1"  # the least probe timeout the fleet's truth holds for
 STOP_WITHIN_S = 2.0  # from a signal to the process's exit
-RUNTIMES = ("threads", "asyncio", "trio")
 
 
 def probe_cli(*args: str) -> subprocess.CompletedProcess[str]:

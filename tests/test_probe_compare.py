@@ -20,9 +20,9 @@ import pytest
 from test_probe_cli import read_until, start_cli, stop
 
 from patterns.probe.compare import Comparison, Round, RuntimeFigures
-from patterns.probe.compare_report import CLOSING, as_markdown, as_table, code_lines
+from patterns.probe.compare.report import CLOSING, as_markdown, as_table, code_lines
+from patterns.runtimes import RUNTIMES
 
-RUNTIMES = ("threads", "asyncio", "trio")
 DESIGN_KEYS = {"median_s", "ideal_s", "lower_bound_s", "efficiency", "correct", "hosts",
                "peak_memory_bytes", "cpu_s"}
 RUN_TIMEOUT_S = 50.0  # a handful of scans of a dozen hosts, each process started afresh

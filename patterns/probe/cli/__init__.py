@@ -8,6 +8,8 @@ Commands (``--help`` on each lists its flags and defaults):
 - ``check TARGET --timeout S``: probe one target (``tcp://127.0.0.1:22``), print one line;
 - ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
   :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;
+  ``fleet --list`` prints each host's role, truth and delay instead, ``fleet --measure``
+  the requests per second the fleet sustains;
 - ``serve --port 9100 --targets FILE --interval S --runtime R``: probe every ``S``
   seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``;
 - ``compare --hosts N --workers N --profile P --rounds N --format
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 import threading
@@ -53,16 +56,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from patterns.context import Canceled
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
-from patterns.probe.formats import FORMATS, Metrics, line
+from patterns.probe.cli.formats import FORMATS, Metrics, line
+from patterns.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
     import trio
+
+    from patterns.probe.fleet import Fleet
 
 __all__ = ["EXIT_OK", "EXIT_UNHEALTHY", "EXIT_USAGE", "InputError", "Plan", "drive",
            "main", "read_targets"]
 
 PROG = "patterns-probe"
-RUNTIMES = ("threads", "asyncio", "trio")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 EXIT_OK = 0
@@ -363,10 +368,20 @@ def _check(args: argparse.Namespace) -> int:
 def _fleet(args: argparse.Namespace) -> int:
     from patterns.probe.fleet import Fleet
 
+    if not (args.list or args.measure or args.targets_out):
+        raise InputError("fleet: --targets-out FILE is needed to run a fleet "
+                         "(or --list, or --measure)")
     try:
         fleet = Fleet(args.hosts, args.profile, args.seed)
     except ValueError as exc:
         raise InputError(f"fleet: {exc}") from None
+    if args.list or args.measure:
+        with fleet:
+            if args.list:
+                _describe_fleet(fleet, args)
+            else:
+                _measure_fleet(fleet, args)
+        return EXIT_OK
     stopped = _Stopped()
     # The handler only records the signal: the main thread polls for it, so no lock is
     # ever taken inside a handler (an Event's set() would take one).
@@ -390,6 +405,34 @@ def _fleet(args: argparse.Namespace) -> int:
         finally:
             fleet.close()
     return 128 + stopped.signum  # stopped by a signal, like every command: 130 or 143
+
+
+def _describe_fleet(fleet: Fleet, args: argparse.Namespace) -> None:
+    for target in fleet.targets:
+        latency = fleet.latency[target]
+        when = "never" if math.isinf(latency) else f"{latency * 1000:.0f} ms"
+        print(f"{target!s:50} {fleet.roles[target]:14} {fleet.truth[target]:17} {when}")
+
+
+def _measure_fleet(fleet: Fleet, args: argparse.Namespace) -> None:
+    """Drive the fleet with GETs as probes make them, and say how far above a scan's
+    demand it stays (measure it on the ``ideal`` profile, whose hosts all answer)."""
+    from patterns.probe.fleet import measure_capacity, scan_demand
+
+    capacity = measure_capacity(fleet, args.seconds, concurrency=args.concurrency)
+    demand = scan_demand(100, fleet.plan[0].delay)
+    print(f"sustained {capacity.per_second:,.0f} requests/s ({capacity.requests:,} in "
+          f"{capacity.seconds:.1f} s, {capacity.failures:,} failed, {capacity.concurrency} "
+          f"in flight): {capacity.per_second / demand:.1f}x the {demand:,.0f}/s that a "
+          f"100-host scan at 100 workers asks")
+    if capacity.ceiling is not None and capacity.server_cpu_s and capacity.requests:
+        print(f"the fleet's process spent {capacity.server_cpu_s:.2f} CPU s, "
+              f"{capacity.server_cpu_s / capacity.requests * 1e6:.0f} us per request: "
+              f"{capacity.ceiling:,.0f} requests per CPU second, "
+              f"{capacity.ceiling / demand:.1f}x that demand")
+    if capacity.failures:
+        print("some requests failed: lower --concurrency, or raise the open-files limit "
+              "(ulimit -n)", file=sys.stderr)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -430,8 +473,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from patterns.probe.compare import RUNTIMES, RoundRunner, compare
-    from patterns.probe.compare_report import as_markdown, as_table
+    from patterns.probe.compare import RoundRunner, compare
+    from patterns.probe.compare.report import as_markdown, as_table
 
     runner, stopped = RoundRunner(), _Stopped()
 
@@ -519,8 +562,16 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--profile", choices=("ideal", "standard", "hostile"),
                        default="standard")
     fleet.add_argument("--seed", type=int, default=0)
-    fleet.add_argument("--targets-out", required=True, metavar="FILE",
-                       help="where to write the fleet's hosts file")
+    fleet.add_argument("--targets-out", metavar="FILE",
+                       help="where to write the fleet's hosts file (needed to run it)")
+    fleet.add_argument("--list", action="store_true",
+                       help="print each host's target, role, truth and delay, then stop")
+    fleet.add_argument("--measure", action="store_true",
+                       help="measure the requests per second the fleet sustains, then stop")
+    fleet.add_argument("--seconds", type=_positive_float, default=2.0, metavar="S",
+                       help="how long --measure drives it (default: %(default)s)")
+    fleet.add_argument("--concurrency", type=_positive_int, default=500, metavar="N",
+                       help="requests in flight for --measure (default: %(default)s)")
     fleet.set_defaults(run=_fleet)
 
     serve = commands.add_parser("serve", help="probe on a schedule, export /metrics")

@@ -1,6 +1,6 @@
 """The simulated fleet's server: the child process behind :class:`patterns.probe.fleet.Fleet`.
 
-``Fleet`` runs it as ``python -m patterns.probe._fleet_server``; nobody else should. It
+``Fleet`` runs it as ``python -m patterns.probe.fleet.server``; nobody else should. It
 reads its plan (one JSON line, a :class:`Plan`) from stdin, binds every host, writes one
 line to stdout once *every* listener is bound (``{"ready": [[address, port], ...]}``,
 one pair per host in plan order, or ``{"error": "..."}``), answers each host's
@@ -29,9 +29,11 @@ import signal
 import socket
 import struct
 import sys
-from typing import TypedDict
+from http import HTTPStatus
 
-__all__ = ["GARBAGE", "HostPlan", "Plan", "main"]
+from patterns.probe.fleet.wire import GARBAGE, HostPlan, Plan
+
+__all__ = ["main", "response_head"]
 
 DRIP_INTERVAL_S = 0.1
 """A slow-drip host sends one byte per this interval, forever: often enough that a
@@ -45,52 +47,18 @@ REQUEST_HEAD_CAP = 16 * 1024  # a request head longer than this is no probe's GE
 BIND_ATTEMPTS = 20  # another process may hold the port on one of our addresses: retry
 FILL_TIMEOUT_S = 1.0
 
-GARBAGE: dict[str, bytes] = {
-    # Each is something a real server might say to a confused client, and none is an
-    # HTTP response: h11 rejects every one.
-    "ssh": b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",
-    "smtp": b"220 mail.fleet.test ESMTP ready\r\n",
-    "tls": b"\x15\x03\x03\x00\x02\x02\x28",  # a TLS "handshake failure" alert
-    "html": b"<html><body>no status line</body></html>\r\n\r\n",
-    "header": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nnot a header\r\n\r\nhello",
-}
-"""What a ``garbage`` host answers instead of HTTP, by variant name."""
 
-_REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-class HostPlan(TypedDict):
-    """One host as the parent planned it (``patterns.probe.fleet`` describes the roles)."""
-
-    address: str
-    role: str
-    kind: str  # tcp or http
-    path: str  # the one path an HTTP host serves; any other is a 404
-    delay: float | None  # seconds before it answers; None: it never completes an answer
-    status: int
-    body: str
-    size: int  # body bytes of an oversized host
-    variant: str  # slow_drip: head|body; oversized: length|close; garbage: a GARBAGE key
-
-
-class Plan(TypedDict):
-    """The whole fleet: its hosts in order, and the port to try first.
-
-    ``shared_port``: every host has an address of its own and all listen on one port
-    (``port`` if it is free on all of them, else one the kernel picks); otherwise every
-    host gets a port of its own from the kernel.
-    """
-
-    port: int
-    shared_port: bool
-    hosts: list[HostPlan]
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code the standard does not name
+        return "Unknown"
 
 
 def response_head(status: int, *, length: int | None) -> bytes:
     """An HTTP/1.1 response head without its final blank line; ``length=None`` leaves
     the body delimited by the end of the connection."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+    lines = [f"HTTP/1.1 {status} {_reason(status)}",
              "Server: patterns-fleet", "Content-Type: text/plain; charset=utf-8"]
     if length is not None:
         lines.append(f"Content-Length: {length}")

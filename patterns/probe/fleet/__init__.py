@@ -45,7 +45,7 @@ never accepted, and a probe's connect then hangs. Half the healthy HTTP targets 
 least 1 s: every host that answers at all answers within 300 ms, and the rest never do
 (``latency`` is ``math.inf`` for them).
 
-**The process.** ``python -m patterns.probe._fleet_server``: one asyncio event loop
+**The process.** ``python -m patterns.probe.fleet.server``: one asyncio event loop
 serving every host (asyncio is fine here: the fleet is infrastructure, not one of the
 runtimes under test), used as a bare reactor over non-blocking sockets for speed; it
 needs a POSIX system, where the loop can watch a pipe. The parent sends it the plan as
@@ -66,12 +66,11 @@ fleet sustained 8,100 to 9,400 requests per second, 4 to 4.7 times that demand (
 6.2 times, with 1,000 in flight; 5,200 to 7,600 while other test suites shared the two
 CPUs), and its process spent 50 to 75 microseconds of CPU per request: 13,000 to 19,000
 requests per CPU second, 6.5 to 9.5 times the demand. Measure yours with
-``python -m patterns.probe.fleet --measure``.
+``python -m patterns.probe fleet --measure``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import errno
@@ -94,7 +93,7 @@ from types import MappingProxyType, TracebackType
 from typing import IO, Literal, NamedTuple
 
 from patterns.probe import BODY_CAP, Outcome, Target
-from patterns.probe._fleet_server import GARBAGE, HostPlan, Plan
+from patterns.probe.fleet.wire import GARBAGE, HostPlan, Plan
 
 __all__ = [
     "DELAYS_S",
@@ -363,7 +362,7 @@ class Fleet:
             "hosts": [_wire(host) for host in self.plan],
         }
         self._process = process = subprocess.Popen(
-            [sys.executable, "-m", "patterns.probe._fleet_server"],
+            [sys.executable, "-m", "patterns.probe.fleet.server"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_environment())
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -417,7 +416,7 @@ def _child_environment() -> dict[str, str]:
     """The parent's environment, where the child can import this very package: an
     installed one is on its path already, a source checkout is added to it."""
     env = dict(os.environ)
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     installed = {Path(sysconfig.get_path(name)).resolve() for name in ("purelib", "platlib")}
     if root not in installed:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
@@ -608,50 +607,3 @@ class _Load:
         # The next GET on the next turn of the loop: a client that fails at once must
         # not recurse.
         self.loop.call_soon(self.get, n + self.concurrency)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m patterns.probe.fleet``: list a fleet's hosts, or measure its capacity."""
-    parser = argparse.ArgumentParser(prog="python -m patterns.probe.fleet",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--hosts", type=int, default=100)
-    parser.add_argument("--profile", choices=list(PROFILES), default=None,
-                        help="default: standard (ideal with --measure)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--measure", action="store_true",
-                        help="measure the requests per second the fleet sustains")
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--concurrency", type=int, default=500)
-    args = parser.parse_args(argv)
-    profile = args.profile or ("ideal" if args.measure else "standard")
-    try:
-        fleet = Fleet(args.hosts, profile, args.seed)
-    except ValueError as exc:
-        parser.error(str(exc))
-    with fleet:
-        if not args.measure:
-            for target in fleet.targets:
-                latency = fleet.latency[target]
-                when = "never" if math.isinf(latency) else f"{latency * 1000:.0f} ms"
-                print(f"{target!s:50} {fleet.roles[target]:14} {fleet.truth[target]:17} "
-                      f"{when}")
-            return 0
-        capacity = measure_capacity(fleet, args.seconds, concurrency=args.concurrency)
-    demand = scan_demand(100, fleet.plan[0].delay)
-    print(f"sustained {capacity.per_second:,.0f} requests/s ({capacity.requests:,} in "
-          f"{capacity.seconds:.1f} s, {capacity.failures:,} failed, {capacity.concurrency} "
-          f"in flight): {capacity.per_second / demand:.1f}x the {demand:,.0f}/s that a "
-          f"100-host scan at 100 workers asks")
-    if capacity.ceiling is not None and capacity.server_cpu_s and capacity.requests:
-        print(f"the fleet's process spent {capacity.server_cpu_s:.2f} CPU s, "
-              f"{capacity.server_cpu_s / capacity.requests * 1e6:.0f} us per request: "
-              f"{capacity.ceiling:,.0f} requests per CPU second, "
-              f"{capacity.ceiling / demand:.1f}x that demand")
-    if capacity.failures:
-        print("some requests failed: lower --concurrency, or raise the open-files limit "
-              "(ulimit -n)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

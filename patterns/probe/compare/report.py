@@ -14,12 +14,13 @@ import tokenize
 from collections.abc import Sequence
 from pathlib import Path
 
-from patterns.probe.compare import RUNTIMES, Comparison, RuntimeFigures
+from patterns.probe.compare import Comparison, RuntimeFigures
 from patterns.probe.fleet import scan_demand
+from patterns.runtimes import RUNTIMES
 
 __all__ = ["as_markdown", "as_table", "code_lines"]
 
-PACKAGE = Path(__file__).resolve().parent.parent  # patterns/
+PACKAGE = Path(__file__).resolve().parents[2]  # patterns/
 CLOSING = ("The worker pool is the same shape in all three runtimes; the syntax and the "
            "runtime's support differ.")
 

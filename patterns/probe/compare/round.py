@@ -1,6 +1,6 @@
 """One round of ``compare``: one scan in one runtime, in a process of its own.
 
-``python -m patterns.probe._compare_round`` reads a JSON request on stdin
+``python -m patterns.probe.compare.round`` reads a JSON request on stdin
 (``runtime``, ``workers``, ``timeout``, ``targets`` as hosts-file lines), scans, and
 prints one JSON line: ``wall_s`` (the scan alone, timed inside the runtime, so starting
 an event loop is not counted), ``cpu_s`` (the process's CPU time over the same span,

@@ -4,7 +4,7 @@
 times in each runtime, the runtimes interleaved (round 1: threads, asyncio, trio; round
 2: asyncio, trio, threads; ...), so that a machine that slows down for a while slows
 every runtime alike. Each scan runs in a fresh process of its own
-(:mod:`patterns.probe._compare_round`), which times the scan alone and reports its CPU
+(:mod:`patterns.probe.compare.round`), which times the scan alone and reports its CPU
 time and the process's peak memory.
 
 Per runtime it reports the median wall time against two yardsticks of the fleet's own
@@ -33,10 +33,10 @@ from typing import Any
 
 from patterns.probe import Target, ideal_makespan, lower_bound
 from patterns.probe.fleet import Fleet, scan_demand
+from patterns.runtimes import RUNTIMES
 
-__all__ = ["RUNTIMES", "Comparison", "Round", "RuntimeFigures", "compare"]
+__all__ = ["Comparison", "Round", "RuntimeFigures", "compare"]
 
-RUNTIMES = ("threads", "asyncio", "trio")
 ROUND_LIMIT_S = 300.0  # a round that takes longer than this is a hang, not a figure
 
 
@@ -167,7 +167,7 @@ class RoundRunner:
         # A session of its own: a Ctrl-C at the terminal reaches this process only,
         # which then stops the child itself.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "patterns.probe._compare_round"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "patterns.probe.compare.round"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             out, err = self._process.communicate(json.dumps(request), timeout=ROUND_LIMIT_S)
@@ -196,8 +196,9 @@ def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
     with Fleet(hosts, profile, seed) as fleet:
         targets = fleet.targets
         costs = [min(fleet.latency[t], timeout) for t in targets]
-        figures = {name: RuntimeFigures(name, len(targets), ideal_makespan(costs, workers),
-                                        lower_bound(costs, workers)) for name in RUNTIMES}
+        ideal, bound = ideal_makespan(costs, workers), lower_bound(costs, workers)
+        figures: dict[str, RuntimeFigures] = {
+            name: RuntimeFigures(name, len(targets), ideal, bound) for name in RUNTIMES}
         comparison = Comparison(hosts, workers, profile, rounds, seed, timeout,
                                 time.strftime("%Y-%m-%d"), figures)
         for number in range(rounds):
