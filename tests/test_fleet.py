@@ -1,12 +1,13 @@
 """Tests for ``patterns.probe.fleet``: the simulated fleet the probe workload runs against.
 
 The fleet is runtime-neutral infrastructure, so these are plain pytest tests, probing it
-with blocking sockets. The contract is DESIGN.md, "patterns.probe": ``Fleet(hosts,
-profile, seed)`` serves every host from a separate process on loopback (on Linux each on
-an address of its own), exposes ``targets``, ``truth`` and ``latency``, gives the same
-fleet for the same seed, and never outlives its parent. Each host must do what its truth
-says to a probe whose timeout is at least 1 s; every test closes what it opens (the
-autouse fixture in ``conftest.py`` fails a test that leaks a socket or a thread).
+with blocking sockets. The contract is the one the docstring of
+:mod:`patterns.probe.fleet` states: ``Fleet(hosts, profile, seed)`` serves every host
+from a separate process on loopback (on Linux each on an address of its own), exposes
+``targets``, ``truth`` and ``latency``, gives the same fleet for the same seed, and
+never outlives its parent. Each host must do what its truth says to a probe whose
+timeout is at least 1 s; every test closes what it opens (the autouse fixture in
+``conftest.py`` fails a test that leaks a socket or a thread).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tests for ``python -m patterns.probe``: the command line, run as a real process.
 
-The contract is DESIGN.md, "patterns.probe" (the CLI paragraph): every ``--format``
+The contract is the one the docstring of :mod:`patterns.probe.cli` states: every ``--format``
 says what the fleet's truth says; exit 0 all healthy, 1 some unhealthy, 2 bad usage or
 input with one line on stderr and never a traceback, 130 / 143 when SIGINT / SIGTERM
 stop a scan, which still prints the results that finished. Every process gets a
@@ -54,13 +54,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             pipe.close()
 
 
-def read_until(process: subprocess.Popen[bytes], needle: bytes, timeout: float) -> bytes:
-    """What ``process`` wrote to stderr up to and including the line holding ``needle``."""
+def read_until(process: subprocess.Popen[bytes], needle: bytes, timeout: float, *,
+               lines: int = 1) -> bytes:
+    """What ``process`` wrote to stderr up to and including the line holding ``needle``,
+    and on until at least ``lines`` whole lines have come."""
     assert process.stderr is not None
     fd = process.stderr.fileno()
     data = b""
     deadline = time.monotonic() + timeout
-    while needle not in data or not data.endswith(b"\n"):
+    while needle not in data or not data.endswith(b"\n") or data.count(b"\n") < lines:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
             raise AssertionError(f"no {needle!r} on stderr within {timeout} s: {data!r}")
@@ -233,11 +235,12 @@ def test_a_signal_stops_the_scan_and_keeps_the_finished_results(
     hanging = {str(t) for t, latency in fleet.latency.items() if latency == float("inf")}
     assert hanging  # without a host that never answers, the scan could end by itself
     process = start_cli("scan", "--targets", str(path), "--runtime", runtime,
-                        "--timeout", "30", "--format", "json")
+                        "--timeout", "30", "--format", "json", "--verbose")
     try:
-        read_until(process, b"scanning 20 targets", RUN_TIMEOUT_S)
-        # Every host but the hanging ones answers within 300 ms; give them time to.
-        time.sleep(1.0)
+        # --verbose writes a line per finished probe: wait until every host but the
+        # hanging ones has answered, so the signal lands while only those are in flight.
+        answered = len(fleet.targets) - len(hanging)
+        read_until(process, b"scanning 20 targets", RUN_TIMEOUT_S, lines=1 + answered)
         process.send_signal(signum)
         sent = time.monotonic()
         stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
@@ -249,7 +252,7 @@ def test_a_signal_stops_the_scan_and_keeps_the_finished_results(
     assert b"Traceback" not in stderr
     records = json.loads(stdout)
     truth = truth_of(fleet)
-    assert records, "the results that finished are printed"
+    assert len(records) == answered, "the results that finished are printed"
     assert {r["target"]: r["outcome"] for r in records}.items() <= truth.items()
     assert not {r["target"] for r in records} & hanging  # a stopped probe has no result
 

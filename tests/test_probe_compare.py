@@ -1,10 +1,11 @@
 """Tests for ``python -m patterns.probe compare``: the runtime comparison.
 
-The contract is DESIGN.md (``compare``): one fleet, the three runtimes, and per runtime
-under ``"runtimes"`` the keys ``median_s``, ``ideal_s``, ``lower_bound_s``,
-``efficiency`` (``ideal_s / median_s``), ``correct``, ``hosts``, ``peak_memory_bytes``
-and ``cpu_s``. The figures themselves are timings, so these tests hold the invariants
-between them and never a timing; the fleets are small, so a run takes seconds.
+The contract is the one the docstring of :mod:`patterns.probe.compare` states: one
+fleet, the three runtimes, and per runtime under ``"runtimes"`` the keys ``median_s``,
+``ideal_s``, ``lower_bound_s``, ``efficiency`` (``ideal_s / median_s``), ``correct``,
+``hosts``, ``peak_memory_bytes`` and ``cpu_s``. The figures themselves are timings, so
+these tests hold the invariants between them and never a timing; the fleets are small,
+so a run takes seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from patterns.probe.compare import Comparison, Round, RuntimeFigures
 from patterns.probe.compare.report import CLOSING, as_markdown, as_table, code_lines
 from patterns.runtimes import RUNTIMES
 
-DESIGN_KEYS = {"median_s", "ideal_s", "lower_bound_s", "efficiency", "correct", "hosts",
+CONTRACT_KEYS = {"median_s", "ideal_s", "lower_bound_s", "efficiency", "correct", "hosts",
                "peak_memory_bytes", "cpu_s"}
 RUN_TIMEOUT_S = 50.0  # a handful of scans of a dozen hosts, each process started afresh
 STOP_WITHIN_S = 5.0  # from a signal to the exit: the round's process is killed, not awaited
@@ -41,7 +42,7 @@ def test_json_has_the_design_keys_for_each_runtime_and_every_host_right() -> Non
     assert (report["hosts"], report["workers"], report["profile"]) == (12, 4, "standard")
     assert set(report["runtimes"]) == set(RUNTIMES)
     for name, figures in report["runtimes"].items():
-        assert set(figures) >= DESIGN_KEYS, name
+        assert set(figures) >= CONTRACT_KEYS, name
         assert figures["hosts"] == figures["correct"] == 12, (name, figures["mistakes"])
         assert figures["rounds"] == 2 and len(figures["wall_s"]) == 2
         assert figures["efficiency"] == pytest.approx(figures["ideal_s"] / figures["median_s"])

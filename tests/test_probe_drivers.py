@@ -1,6 +1,7 @@
 """Behavioural suite for the probe drivers (``patterns.probe.on_*``), in three runtimes.
 
-The contract is DESIGN.md, "patterns.probe": ``probe(ctx, target)`` ends as a
+The contract is the one the drivers' docstrings (``patterns.probe.on_<runtime>``)
+state: ``probe(ctx, target)`` ends as a
 ``ProbeResult`` whose outcome is what the host deserves, under one deadline for the
 whole probe (a host that drips a byte at a time cannot stretch it), and
 ``scan(targets, *, workers, timeout)`` gives every target its result in input order

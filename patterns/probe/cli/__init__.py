@@ -310,9 +310,14 @@ async def _watch_signals(cancel: Callable[[], None], stopped: _Stopped, *,
 
 
 @contextlib.contextmanager
-def _progress(total: int, what: str = "probing") -> Iterator[Callable[[Any], object] | None]:
+def _progress(total: int, what: str = "probing", *,
+              verbose: bool = False) -> Iterator[Callable[[Any], object] | None]:
     """A transient progress bar on stderr if stderr is a terminal, and the callback that
-    advances it; no bar and ``None`` when stderr is piped (a log has no use for one)."""
+    advances it; no bar and ``None`` when stderr is piped (a log has no use for one).
+    ``verbose``: instead, one line on stderr per result as it finishes, for a log."""
+    if verbose:
+        yield lambda result: print(line(result), end="", file=sys.stderr, flush=True)
+        return
     if not sys.stderr.isatty():
         yield None
         return
@@ -341,7 +346,7 @@ def _scan(args: argparse.Namespace) -> int:
         print(f"scanning {len(targets)} targets with {args.runtime}, {args.workers} "
               f"workers, timeout {args.timeout:g} s", file=sys.stderr, flush=True)
 
-    with _progress(len(targets)) as advance:
+    with _progress(len(targets), verbose=args.verbose) as advance:
         plan = Plan(targets, args.workers, args.timeout, on_start=on_start, on_result=advance)
         results, signum = drive(args.runtime, plan)
     sys.stdout.write(render(results))
@@ -550,6 +555,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="probes at a time (default: %(default)s)")
     scan.add_argument("--format", choices=list(FORMATS), default="table",
                       help="default: %(default)s")
+    scan.add_argument("--verbose", "-v", action="store_true",
+                      help="a line on stderr per probe as it finishes, instead of a bar")
     scan.set_defaults(run=_scan)
 
     check = commands.add_parser("check", help="probe one target, print one line")

@@ -11,7 +11,10 @@ Per runtime it reports the median wall time against two yardsticks of the fleet'
 latencies (:func:`~patterns.probe.ideal_makespan`, what a perfect FIFO pool would take,
 and :func:`~patterns.probe.lower_bound`, what no schedule can beat), the efficiency
 (ideal / median: 1.0 is a pool that costs nothing), how many hosts it classified as the
-fleet's truth says (in its worst round), its peak memory and its CPU seconds.
+fleet's truth says (in its worst round), its peak memory and its CPU seconds: in
+:meth:`Comparison.as_json`, under ``"runtimes"``, the keys ``median_s``, ``ideal_s``,
+``lower_bound_s``, ``efficiency`` (``ideal_s / median_s``), ``correct``, ``hosts``,
+``peak_memory_bytes`` and ``cpu_s``, among others.
 
 **The fleet is not what is measured.** The fleet's own CPU time is read during every
 round (``/proc``), so the comparison can say what one request cost the fleet, and so
