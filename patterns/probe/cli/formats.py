@@ -13,8 +13,9 @@ round), so the two can never disagree on names or labels.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import yaml
@@ -67,20 +68,38 @@ def _row(result: ProbeResult) -> list[str]:
             _latency_text(result.latency), result.error or ""]
 
 
-def as_table(results: Sequence[ProbeResult]) -> str:
-    """Aligned plain-text columns, unhealthy first, and a summary line.
+def plain_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart, one row per line, rendered by ``rich``.
 
-    Plain text rather than a ``rich`` table: piped into ``less`` or a file it stays one
-    row per line, whatever the width of the terminal.
+    No colour, no borders and no wrapping whatever the terminal's width: piped into
+    ``less``, ``grep`` or a file it stays one row per line. Cells are plain text, never
+    rich markup (an error's ``[Errno 111]`` and an IPv6 ``[::1]`` stay as they are).
+    Used by ``scan``'s table and by ``compare``'s.
+
+    >>> print(plain_table(["TARGET", "OUTCOME"], [["tcp://[::1]:22", "refused"]]))
+    TARGET          OUTCOME
+    tcp://[::1]:22  refused
     """
+    from rich.console import Console  # only a table needs rich: a JSON scan skips it
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*header, box=None, pad_edge=False, show_edge=False, header_style="")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    out = io.StringIO()
+    Console(file=out, width=100_000, color_system=None, no_color=True,
+            highlight=False).print(table, soft_wrap=False)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+
+
+def as_table(results: Sequence[ProbeResult]) -> str:
+    """The results as a :func:`plain_table`, unhealthy first, and a summary line."""
     header = ["TARGET", "OUTCOME", "STATUS", "LATENCY", "ERROR"]
-    rows = [header] + [_row(r) for r in unhealthy_first(results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
     healthy = sum(r.healthy for r in results)
-    lines.append(f"{len(results)} results: {healthy} healthy, {len(results) - healthy} unhealthy")
-    return "\n".join(lines) + "\n"
+    return (plain_table(header, [_row(r) for r in unhealthy_first(results)]) + "\n"
+            + f"{len(results)} results: {healthy} healthy, "
+              f"{len(results) - healthy} unhealthy\n")
 
 
 def line(result: ProbeResult) -> str:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patterns.probe import Target, ideal_makespan, lower_bound
-from patterns.probe.fleet import Fleet, scan_demand
+from patterns.probe.fleet import Fleet, cpu_seconds, scan_demand
 from patterns.runtimes import RUNTIMES
 
 __all__ = ["Comparison", "Round", "RuntimeFigures", "compare"]
@@ -222,26 +222,13 @@ def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
     return comparison
 
 
-def _cpu_time(pid: int | None) -> float | None:
-    """CPU seconds of process ``pid``'s main thread (the fleet has no other), from
-    ``/proc/PID/schedstat``: nanoseconds, where ``/proc/PID/stat`` counts 10 ms ticks,
-    too coarse for a round that costs the fleet a few of them. ``None`` off Linux."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/schedstat", encoding="ascii") as schedstat:
-            return int(schedstat.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _one_round(runner: RoundRunner, fleet: Fleet, targets: list[Target], runtime: str,
                workers: int, timeout: float) -> Round | None:
     request = {"runtime": runtime, "workers": workers, "timeout": timeout,
                "targets": [str(t) for t in targets]}
-    fleet_before = _cpu_time(fleet.pid)
+    fleet_before = cpu_seconds(fleet.pid)
     report = runner.run(request)
-    fleet_after = _cpu_time(fleet.pid)
+    fleet_after = cpu_seconds(fleet.pid)
     if report is None:
         return None
     truth = fleet.truth

@@ -14,6 +14,7 @@ import tokenize
 from collections.abc import Sequence
 from pathlib import Path
 
+from patterns.probe.cli.formats import plain_table
 from patterns.probe.compare import Comparison, RuntimeFigures
 from patterns.probe.fleet import scan_demand
 from patterns.runtimes import RUNTIMES
@@ -86,13 +87,11 @@ def _fleet_line(c: Comparison) -> str:
 
 
 def as_table(comparison: Comparison) -> str:
-    """Aligned plain-text columns (plain, like ``scan``'s table, so a pipe keeps it)."""
-    rows = [[h.upper() for h in HEADER], *_rows(comparison)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [f"compare: {_settings(comparison)}"]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
-    lines.append(_fleet_line(comparison))
+    """The figures as ``scan``'s :func:`~patterns.probe.cli.formats.plain_table`, between
+    the settings and the fleet's line."""
+    lines = [f"compare: {_settings(comparison)}",
+             plain_table([h.upper() for h in HEADER], _rows(comparison)),
+             _fleet_line(comparison)]
     lines.append("efficiency = ideal / median: 1.00 is a FIFO pool that costs nothing")
     return "\n".join(lines) + "\n"
 
