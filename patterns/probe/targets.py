@@ -23,7 +23,9 @@ quotes with Python-style backslash escapes: ``\\"`` and ``\\\\`` for the two spe
 characters, ``\\n``, ``\\r``, ``\\t``, and ``\\xHH``, ``\\uHHHH``, ``\\UHHHHHHHH`` for
 any other character that is not printable. Inside quotes, ``#`` and ``=`` and spaces
 are plain text. That rule is what makes ``parse_targets(str(t)) == [t]`` hold for
-every target.
+every target. It is a rule of our own because no standard one fits: ``shlex``'s shell
+words cannot hold a newline or another control character on one line, and a target is
+one line. The URL itself is split by :func:`urllib.parse.urlsplit`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 __all__ = ["KINDS", "Kind", "Target", "TargetError", "parse_targets", "quote"]
 
@@ -223,15 +226,35 @@ def _parse_line(line: str) -> Target | None:
 
 
 def _parse_url(url: str) -> tuple[Kind, str, int | None, str | None]:
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    """Split ``url`` with :func:`urllib.parse.urlsplit`, then check its parts.
+
+    ``urlsplit`` finds the scheme, the authority (``netloc``) and the path; the host and
+    port are read from the authority here, because ``SplitResult.hostname`` lowercases
+    (an IPv6 zone such as ``%Eth0`` is case-sensitive) and ``.port`` fails with messages
+    that do not say which line of a hosts file is wrong or how to mend it.
+    """
+    if "://" not in url:
         raise TargetError(f"expected a target like tcp://host:port, http://host:port/path "
                           f"or icmp://host, not {url!r}")
-    kind = scheme.lower()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": said here with what is wrong, and where
+        authority = url.partition("://")[2].partition("/")[0]
+        if "]" not in authority:
+            raise TargetError(f"missing ']' after the IPv6 address in {authority!r}") from None
+        host = authority[1:].partition("]")[0]
+        if not host:
+            raise TargetError("empty host") from None
+        _check_ipv6(host)
+        raise TargetError(f"{authority!r} is not a host and port") from None
+    kind = parts.scheme  # lowercased by urlsplit
     if kind not in KINDS:
+        scheme = url.partition("://")[0]
         raise TargetError(f"unknown scheme {scheme + '://'!r} (use tcp://, http:// or icmp://)")
-    authority, slash, path_rest = rest.partition("/")
-    path = slash + path_rest if slash else None
+    authority = parts.netloc
+    path = None
+    if parts.path or parts.query or url.endswith("?"):
+        path = (parts.path or "/") + ("?" + parts.query if "?" in url else "")
     if authority.startswith("["):
         host, bracket, after = authority[1:].partition("]")
         if not bracket:
