@@ -15,8 +15,7 @@ needs the context, and none has a timeout of its own. A ``CancelledError`` from 
 The socket calls are the threads driver's, each awaited on the loop (``sock_connect``,
 ``sock_sendall``, ``sock_recv``), not asyncio's streams: a probe reads one short answer
 and closes, and needs no stream's transport, protocol and buffers. That keeps the
-three drivers one text; it is not much faster here (a scan of 100 hosts that answer in
-50 ms took 78 ms with streams, 77 to 82 ms with bare sockets, on two CPUs).
+three drivers one text; it is hardly faster (``docs/measurements.md``).
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that

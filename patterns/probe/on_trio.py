@@ -15,8 +15,7 @@ from an enclosing scope is no outcome and passes through.
 The socket calls are the threads driver's, each awaited (``trio.socket``), not trio's
 streams: ``open_tcp_stream`` races addresses in a nursery of its own ("happy
 eyeballs") and wraps the socket's errors in its own, more than a probe of one short
-answer needs (a scan of 100 hosts that answer in 50 ms took 103 ms with streams, 87
-to 88 ms with bare sockets, on two CPUs).
+answer needs (``docs/measurements.md`` has what the bare sockets save in a burst).
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that

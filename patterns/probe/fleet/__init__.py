@@ -60,13 +60,9 @@ the fleet lives until both are gone.)
 **Capacity.** The fleet must never be what a scan waits for. A 100-host scan at 100
 workers asks at most 100 requests per ``IDEAL_DELAY_S``: 2,000 per second
 (:func:`scan_demand`). :func:`measure_capacity` drives the ideal fleet from the parent
-with GETs on fresh connections, as probes make them. On the 2-CPU machine this was
-written on, with 500 in flight (which can ask at most 10,000 per second at 50 ms), the
-fleet sustained 8,100 to 9,400 requests per second, 4 to 4.7 times that demand (12,500,
-6.2 times, with 1,000 in flight; 5,200 to 7,600 while other test suites shared the two
-CPUs), and its process spent 50 to 75 microseconds of CPU per request: 13,000 to 19,000
-requests per CPU second, 6.5 to 9.5 times the demand. Measure yours with
-``python -m patterns.probe fleet --measure``.
+with GETs on fresh connections, as probes make them, and says how far above that demand
+the fleet stays: ``python -m patterns.probe fleet --profile ideal --measure``
+(``docs/measurements.md`` has one run's figures).
 """
 
 from __future__ import annotations
