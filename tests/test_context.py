@@ -145,6 +145,16 @@ def live_timers(rt: Runtime) -> int:
     return sum(1 for handle in loop._scheduled if not handle.cancelled())
 
 
+def running(rt: Runtime) -> int:
+    """What is running beside the scenario: threads, asyncio tasks and armed timers, or
+    trio tasks; a timer started for a context shows here."""
+    if rt.name == "threads":
+        return threading.active_count()
+    if rt.name == "asyncio":
+        return len(asyncio.all_tasks()) + live_timers(rt)
+    return trio.lowlevel.current_statistics().tasks_living
+
+
 async def assert_timers_ended(rt: Runtime) -> None:
     """Let timers that have just been stopped or fired finish; then none may be left:
     a stopped or fired after() timer has ended (threads: the leak check sees a timer
@@ -978,19 +988,12 @@ def test_after_cancel_starts_no_timer_and_runs_when_a_deadline_is_observed(rt: R
     """A deadline nobody looks at calls nothing (no timer watches it); whoever finds it
     passed ends the context and runs the callback."""
 
-    def running() -> int:
-        if rt.name == "threads":
-            return threading.active_count()
-        if rt.name == "asyncio":
-            return len(asyncio.all_tasks()) + live_timers(rt)
-        return trio.lowlevel.current_statistics().tasks_living
-
     async def scenario(rt: Runtime) -> None:
-        before = running()
+        before = running(rt)
         ctx = background(rt).with_timeout(SHORT)
         seen: list[type[BaseException] | None] = []
         ctx.after_cancel(lambda: seen.append(type(ctx.err)))
-        assert running() == before  # no timer, unlike after()
+        assert running(rt) == before  # no timer, unlike after()
         with contextlib.suppress(DeadlineExceeded):
             await rt.call(ctx.sleep, LONG)  # the sleeper watches the clock itself
         assert ctx.done  # looking ended it...
@@ -1005,35 +1008,28 @@ def test_deadlines_start_no_thread_or_task_and_after_at_most_one_timer(rt: Runti
     timer. after() on a context with a deadline may start one timer, however many
     callbacks it holds; on one without a deadline, none."""
 
-    def running() -> int:
-        if rt.name == "threads":
-            return threading.active_count()
-        if rt.name == "asyncio":
-            return len(asyncio.all_tasks()) + live_timers(rt)
-        return trio.lowlevel.current_statistics().tasks_living
-
     async def scenario(rt: Runtime) -> None:
-        before = running()
+        before = running(rt)
         root = background(rt)
         contexts = [root.with_timeout(LONG + i).with_cancel() for i in range(5)]
         contexts += [
             c.with_deadline(rt.now() + LONG).with_value("k", i) for i, c in enumerate(contexts)
         ]
         assert all(not c.done for c in contexts)
-        assert running() == before
+        assert running(rt) == before
 
         plain = root.with_cancel()
         plain_stops = [plain.after(lambda: None) for _ in range(3)]
-        assert running() == before
+        assert running(rt) == before
 
         timed = contexts[0]
         stops = [timed.after(lambda: None) for _ in range(3)]
         await rt.checkpoint()
-        assert running() - before <= 1
+        assert running(rt) - before <= 1
         for stop in stops + plain_stops:
             assert stop() is True
         await assert_timers_ended(rt)
-        await rt.until(lambda: running() == before)  # the timer has ended
+        await rt.until(lambda: running(rt) == before)  # the timer has ended
 
     rt.run(scenario)
 
