@@ -80,6 +80,17 @@ def test_markdown_is_the_written_comparison_with_the_hostile_fleet() -> None:
     assert text.rstrip().endswith(CLOSING)
 
 
+def test_a_rounds_process_imports_no_runtime_and_nothing_of_the_fleet() -> None:
+    # What a round imports before it scans counts in its peak memory: the fleet's
+    # package brings asyncio, which would weigh on the threads and trio rounds too.
+    code = ("import sys, patterns.probe.compare.round; print(sorted("
+            "{'trio', 'asyncio', 'patterns.probe.fleet', 'patterns.probe.cli'} "
+            "& set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=RUN_TIMEOUT_S, check=True).stdout
+    assert out.strip() == "[]"
+
+
 @pytest.mark.parametrize("args", [["--rounds", "0"], ["--profile", "nope"],
                                   ["--hosts", "many"], ["--format", "yaml"]],
                          ids=["rounds", "profile", "hosts", "format"])

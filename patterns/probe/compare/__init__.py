@@ -32,11 +32,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patterns.probe import Target, ideal_makespan, lower_bound
-from patterns.probe.fleet import Fleet, cpu_seconds, scan_demand
+from patterns.probe.usage import cpu_seconds
 from patterns.runtimes import RUNTIMES
+
+# The fleet is imported where a comparison starts one, never here: every round's process
+# imports this package (patterns.probe.compare.round), and the fleet's imports, asyncio
+# among them, would count against each runtime's memory.
+if TYPE_CHECKING:
+    from patterns.probe.fleet import Fleet
 
 __all__ = ["Comparison", "Round", "RuntimeFigures", "compare"]
 
@@ -133,6 +139,8 @@ class Comparison:
     def fleet_headroom_at_100(self) -> float | None:
         """Requests the fleet could answer per CPU second, over what a scan at 100
         workers asks of it: above 1, the fleet is not what a scan waits for."""
+        from patterns.probe.fleet import scan_demand
+
         per_request = self.fleet_cpu_per_request_s
         if not per_request:
             return None
@@ -195,6 +203,8 @@ def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
     ``runner`` stopped meanwhile ends the comparison early: the rounds that finished
     are kept, and the runtimes are cut to the same number of rounds.
     """
+    from patterns.probe.fleet import Fleet
+
     runner = runner or RoundRunner()
     with Fleet(hosts, profile, seed) as fleet:
         targets = fleet.targets
@@ -226,9 +236,11 @@ def _one_round(runner: RoundRunner, fleet: Fleet, targets: list[Target], runtime
                workers: int, timeout: float) -> Round | None:
     request = {"runtime": runtime, "workers": workers, "timeout": timeout,
                "targets": [str(t) for t in targets]}
-    fleet_before = cpu_seconds(fleet.pid)
+    server = fleet.pid
+    assert server is not None  # the fleet runs for as long as the comparison does
+    fleet_before = cpu_seconds(server)
     report = runner.run(request)
-    fleet_after = cpu_seconds(fleet.pid)
+    fleet_after = cpu_seconds(server)
     if report is None:
         return None
     truth = fleet.truth

@@ -90,6 +90,7 @@ from typing import IO, Literal, NamedTuple
 
 from patterns.probe import BODY_CAP, Outcome, Target
 from patterns.probe.fleet.wire import GARBAGE, HostPlan, Plan
+from patterns.probe.usage import cpu_seconds
 
 __all__ = [
     "DELAYS_S",
@@ -100,7 +101,6 @@ __all__ = [
     "Fleet",
     "Host",
     "Role",
-    "cpu_seconds",
     "measure_capacity",
     "plan",
     "scan_demand",
@@ -508,27 +508,14 @@ def measure_capacity(fleet: Fleet, seconds: float = 2.0, *, concurrency: int = 5
     (10,000 per second by default) is the most this can ask.
     """
     targets = [t for t in fleet.targets if fleet.roles[t] == "healthy" and t.kind == "http"]
-    if not targets or fleet.pid is None:
+    server = fleet.pid
+    if not targets or server is None:
         raise ValueError(f"{fleet!r} has no healthy HTTP host to measure with")
-    cpu_before = cpu_seconds(fleet.pid)
+    cpu_before = cpu_seconds(server)
     requests, failures, elapsed = asyncio.run(_Load(targets, concurrency).run(seconds))
-    cpu_after = cpu_seconds(fleet.pid)
+    cpu_after = cpu_seconds(server)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return Capacity(requests, failures, elapsed, concurrency, cpu)
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """CPU seconds that process ``pid``'s main thread has used (the fleet's server has no
-    other), from ``/proc/PID/schedstat``: nanoseconds, where ``/proc/PID/stat`` counts
-    10 ms ticks, too coarse for a round that costs the fleet a few of them. ``None`` off
-    Linux, or for ``pid=None`` (a fleet that is not running)."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/schedstat", encoding="ascii") as schedstat:
-            return int(schedstat.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class _Load:
