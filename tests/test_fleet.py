@@ -253,6 +253,23 @@ def test_the_command_line_lists_the_fleet(capsys: pytest.CaptureFixture[str]) ->
     assert any(line.startswith("tcp://127.77.0.") for line in lines) or not LINUX
 
 
+def test_the_command_line_measures_the_ideal_fleet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["fleet", "--measure", "--hosts", "10", "--seconds", "0.2",
+                     "--concurrency", "20"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("sustained ") and "0 failed" in first
+    assert "the 2,000/s that a 100-host scan at 100 workers asks" in first
+
+
+def test_the_command_line_says_in_one_line_that_the_fleet_cannot_start(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("patterns.probe.fleet._address", lambda index: "192.0.2.1")
+    assert cli.main(["fleet", "--list", "--hosts", "3", "--profile", "ideal"]) == 1
+    out, err = capsys.readouterr()
+    assert not out
+    assert len(err.splitlines()) == 1 and "the fleet did not start" in err
+
+
 # -- the process ------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ Commands (``--help`` on each lists its flags and defaults):
 - ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
   :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;
   ``fleet --list`` prints each host's role, truth and delay instead, ``fleet --measure``
-  the requests per second the fleet sustains;
+  the requests per second the fleet sustains (the ``ideal`` fleet, unless ``--profile``
+  says otherwise);
 - ``serve --port 9100 --targets FILE --interval S --runtime R``: probe every ``S``
   seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``;
 - ``compare --hosts N --workers N --profile P --rounds N --format
@@ -373,28 +374,29 @@ def _check(args: argparse.Namespace) -> int:
 def _fleet(args: argparse.Namespace) -> int:
     from patterns.probe.fleet import Fleet
 
-    if not (args.list or args.measure or args.targets_out):
-        raise InputError("fleet: --targets-out FILE is needed to run a fleet "
-                         "(or --list, or --measure)")
+    # --measure drives the ideal fleet unless told otherwise: every host answers, each
+    # after the same delay, so what a scan asks of it is known.
+    profile = args.profile or ("ideal" if args.measure else "standard")
     try:
-        fleet = Fleet(args.hosts, args.profile, args.seed)
+        fleet = Fleet(args.hosts, profile, args.seed)
     except ValueError as exc:
         raise InputError(f"fleet: {exc}") from None
-    if args.list or args.measure:
-        with fleet:
+    if args.list or args.measure:  # one look at the fleet, then stop it
+        if not _started(fleet):
+            return EXIT_UNHEALTHY
+        try:
             if args.list:
-                _describe_fleet(fleet, args)
+                _describe_fleet(fleet)
             else:
                 _measure_fleet(fleet, args)
+        finally:
+            fleet.close()
         return EXIT_OK
     stopped = _Stopped()
     # The handler only records the signal: the main thread polls for it, so no lock is
     # ever taken inside a handler (an Event's set() would take one).
     with _signal_handlers(lambda signum, frame: stopped.stop(signum)):
-        try:
-            fleet.start()
-        except RuntimeError as exc:
-            print(f"{PROG}: the fleet did not start: {exc}", file=sys.stderr)
+        if not _started(fleet):
             return EXIT_UNHEALTHY
         try:
             text = "".join(f"{target}\n" for target in fleet.targets)
@@ -403,7 +405,7 @@ def _fleet(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise InputError(f"{args.targets_out}: cannot write: "
                                  f"{exc.strerror or exc}") from None
-            print(f"fleet of {args.hosts} hosts ({args.profile}, seed {args.seed}) running; "
+            print(f"fleet of {args.hosts} hosts ({profile}, seed {args.seed}) running; "
                   f"hosts file {args.targets_out}; Ctrl-C to stop", file=sys.stderr, flush=True)
             while stopped.signum is None:
                 time.sleep(0.1)
@@ -412,7 +414,17 @@ def _fleet(args: argparse.Namespace) -> int:
     return 128 + stopped.signum  # stopped by a signal, like every command: 130 or 143
 
 
-def _describe_fleet(fleet: Fleet, args: argparse.Namespace) -> None:
+def _started(fleet: Fleet) -> bool:
+    """Start ``fleet``; ``False``, after one line on stderr, if it cannot start."""
+    try:
+        fleet.start()
+    except RuntimeError as exc:
+        print(f"{PROG}: the fleet did not start: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _describe_fleet(fleet: Fleet) -> None:
     for target in fleet.targets:
         latency = fleet.latency[target]
         when = "never" if math.isinf(latency) else f"{latency * 1000:.0f} ms"
@@ -425,7 +437,7 @@ def _measure_fleet(fleet: Fleet, args: argparse.Namespace) -> None:
     from patterns.probe.fleet import measure_capacity, scan_demand
 
     capacity = measure_capacity(fleet, args.seconds, concurrency=args.concurrency)
-    demand = scan_demand(100, fleet.plan[0].delay)
+    demand = scan_demand(100)  # a scan at 100 workers of hosts that answer in 50 ms
     print(f"sustained {capacity.per_second:,.0f} requests/s ({capacity.requests:,} in "
           f"{capacity.seconds:.1f} s, {capacity.failures:,} failed, {capacity.concurrency} "
           f"in flight): {capacity.per_second / demand:.1f}x the {demand:,.0f}/s that a "
@@ -567,14 +579,15 @@ def _parser() -> argparse.ArgumentParser:
     fleet = commands.add_parser("fleet", help="run a simulated fleet until Ctrl-C")
     fleet.add_argument("--hosts", type=_positive_int, default=100, metavar="N")
     fleet.add_argument("--profile", choices=("ideal", "standard", "hostile"),
-                       default="standard")
+                       help="default: standard (ideal with --measure)")
     fleet.add_argument("--seed", type=int, default=0)
-    fleet.add_argument("--targets-out", metavar="FILE",
-                       help="where to write the fleet's hosts file (needed to run it)")
-    fleet.add_argument("--list", action="store_true",
-                       help="print each host's target, role, truth and delay, then stop")
-    fleet.add_argument("--measure", action="store_true",
-                       help="measure the requests per second the fleet sustains, then stop")
+    what = fleet.add_mutually_exclusive_group(required=True)
+    what.add_argument("--targets-out", metavar="FILE",
+                      help="run the fleet until Ctrl-C, its hosts file written here")
+    what.add_argument("--list", action="store_true",
+                      help="print each host's target, role, truth and delay, then stop")
+    what.add_argument("--measure", action="store_true",
+                      help="measure the requests per second the fleet sustains, then stop")
     fleet.add_argument("--seconds", type=_positive_float, default=2.0, metavar="S",
                        help="how long --measure drives it (default: %(default)s)")
     fleet.add_argument("--concurrency", type=_positive_int, default=500, metavar="N",
