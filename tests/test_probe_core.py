@@ -166,6 +166,7 @@ def test_defaults_and_rendering() -> None:
     ("tcp://h:", "port '' is not a number"),
     ("ftp://h:21", "unknown scheme 'ftp://' (use tcp://, http:// or icmp://)"),
     ("example.com", "expected a target like tcp://host:port"),
+    ("\x01http://h", "unknown scheme '\\x01http://'"),  # urlsplit would drop the \x01
     ("icmp://h:7", "icmp targets have no port: icmp://h"),
     ("icmp://h/x", "icmp targets have no path"),
     ("tcp://h:80/", "tcp targets have no path: tcp://h:80"),
@@ -185,6 +186,7 @@ def test_defaults_and_rendering() -> None:
     ("tcp://bücher.de:80", "write an international name in its xn-- form"),
     ("tcp://::1:80", "an IPv6 address goes in brackets, as in tcp://[::1]:8080"),
     ("tcp://[::1:80", "missing ']' after the IPv6 address"),
+    ("tcp://a]b:80", "host 'a]b' may hold only A-Z a-z 0-9 . - _"),
     ("tcp://[::1]80", "unexpected '80' after [::1]"),
     ("tcp://[nope]:80", "'nope' is not an IPv6 address"),
     ("tcp://[fe80::1%a/b]:80", "missing ']' after the IPv6 address in '[fe80::1%a'"),

@@ -226,54 +226,33 @@ def _parse_line(line: str) -> Target | None:
 
 
 def _parse_url(url: str) -> tuple[Kind, str, int | None, str | None]:
-    """Split ``url`` with :func:`urllib.parse.urlsplit`, then check its parts.
+    """The kind, host, port and path of a target's URL, split by
+    :func:`urllib.parse.urlsplit` into its scheme, authority (``netloc``) and path.
 
-    ``urlsplit`` finds the scheme, the authority (``netloc``) and the path; the host and
-    port are read from the authority here, because ``SplitResult.hostname`` lowercases
-    (an IPv6 zone such as ``%Eth0`` is case-sensitive) and ``.port`` fails with messages
-    that do not say which line of a hosts file is wrong or how to mend it.
+    The host and port are read from the authority here, not from ``SplitResult``:
+    ``.hostname`` lowercases, and a host must keep the case it was written in (an IPv6
+    zone such as ``%Eth0`` is case-sensitive, and ``str(t)`` must read back as ``t``),
+    and ``.port``'s errors do not say how to mend the line.
     """
-    if "://" not in url:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         raise TargetError(f"expected a target like tcp://host:port, http://host:port/path "
                           f"or icmp://host, not {url!r}")
+    kind = scheme.lower()
+    if kind not in KINDS:
+        raise TargetError(f"unknown scheme {scheme + '://'!r} (use tcp://, http:// or icmp://)")
     try:
         parts = urlsplit(url)
-    except ValueError:  # "Invalid IPv6 URL": said here with what is wrong, and where
-        authority = url.partition("://")[2].partition("/")[0]
-        if "]" not in authority:
-            raise TargetError(f"missing ']' after the IPv6 address in {authority!r}") from None
-        host = authority[1:].partition("]")[0]
-        if not host:
-            raise TargetError("empty host") from None
-        _check_ipv6(host)
-        raise TargetError(f"{authority!r} is not a host and port") from None
-    kind = parts.scheme  # lowercased by urlsplit
-    if kind not in KINDS:
-        scheme = url.partition("://")[0]
-        raise TargetError(f"unknown scheme {scheme + '://'!r} (use tcp://, http:// or icmp://)")
-    authority = parts.netloc
+    except ValueError:
+        # urlsplit refuses brackets that do not hold an IPv6 address ("Invalid IPv6
+        # URL"); _host_and_port says what is wrong with them, in the line's own terms.
+        authority = re.split(r"[/?]", rest, maxsplit=1)[0]
+        _check_host(_host_and_port(authority, kind)[0])
+        raise TargetError(f"{authority!r} is not a host, or a host and a port") from None
+    host, port_text = _host_and_port(parts.netloc, kind)
     path = None
-    if parts.path or parts.query or url.endswith("?"):
+    if parts.path or "?" in url:  # "/x?" keeps its "?", so that it reads back the same
         path = (parts.path or "/") + ("?" + parts.query if "?" in url else "")
-    if authority.startswith("["):
-        host, bracket, after = authority[1:].partition("]")
-        if not bracket:
-            raise TargetError(f"missing ']' after the IPv6 address in {authority!r}")
-        if after and not after.startswith(":"):
-            raise TargetError(f"unexpected {after!r} after [{host}]")
-        port_text = after[1:] if after else None
-        if not host:
-            raise TargetError("empty host")
-        _check_ipv6(host)
-    else:
-        if authority.count(":") > 1:
-            example = "[::1]" if kind == "icmp" else "[::1]:8080"
-            raise TargetError(f"{authority!r} has more than one ':': an IPv6 address goes "
-                              f"in brackets, as in {kind}://{example}")
-        host, colon, port_text_ = authority.partition(":")
-        port_text = port_text_ if colon else None
-        if not host:
-            raise TargetError("empty host")
     port = None
     if port_text is not None:
         if not (port_text.isascii() and port_text.isdigit()):
@@ -291,6 +270,28 @@ def _parse_url(url: str) -> tuple[Kind, str, int | None, str | None]:
         if port is None:
             raise TargetError(f"tcp target needs a port: tcp://{_url_host(host)}:PORT")
     return kind, host, port, path
+
+
+def _host_and_port(authority: str, kind: str) -> tuple[str, str | None]:
+    """The host and the port's text (``None``: no port) of a URL's authority."""
+    if authority.startswith("["):
+        host, bracket, after = authority[1:].partition("]")
+        if not bracket:
+            raise TargetError(f"missing ']' after the IPv6 address in {authority!r}")
+        if after and not after.startswith(":"):
+            raise TargetError(f"unexpected {after!r} after [{host}]")
+        if not host:
+            raise TargetError("empty host")
+        _check_ipv6(host)
+        return host, after[1:] if after else None
+    if authority.count(":") > 1:
+        example = "[::1]" if kind == "icmp" else "[::1]:8080"
+        raise TargetError(f"{authority!r} has more than one ':': an IPv6 address goes "
+                          f"in brackets, as in {kind}://{example}")
+    host, colon, port_text = authority.partition(":")
+    if not host:
+        raise TargetError("empty host")
+    return host, port_text if colon else None
 
 
 class _Scanner:
