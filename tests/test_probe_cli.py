@@ -1,10 +1,11 @@
 """Tests for ``python -m patterns.probe``: the command line, run as a real process.
 
-The contract is the one the docstring of :mod:`patterns.probe.cli` states: every ``--format``
-says what the fleet's truth says; exit 0 all healthy, 1 some unhealthy, 2 bad usage or
-input with one line on stderr and never a traceback, 130 / 143 when SIGINT / SIGTERM
-stop a scan, which still prints the results that finished. Every process gets a
-timeout and is killed in a ``finally``; only loopback addresses are ever probed.
+The contract is the one the docstring of :mod:`patterns.probe.cli` states: every
+``--format`` says what the fleet's truth says; exit 0 all healthy, 1 some unhealthy, 2
+bad usage or input with one line on stderr and never a traceback, 130 / 143 when
+SIGINT / SIGTERM stop a scan, which still prints the results that finished. Every
+process gets a timeout and is killed in a ``finally``; only loopback addresses are
+ever probed.
 """
 
 from __future__ import annotations

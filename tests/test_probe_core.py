@@ -2,10 +2,10 @@
 mapping from errors to outcomes, and the two yardsticks of a scan.
 
 The contract is the one the docstrings of :mod:`patterns.probe` and its modules
-state. Nothing here needs a runtime, so there is
-no ``rt`` fixture: the HTTP exchange is fed byte streams (whole, split at drawn points,
-byte by byte), the ICMP exchange is fed packets built here, and the only network
-traffic is one ICMP echo to 127.0.0.1, where this machine allows it.
+(``targets``, ``http``, ``icmp``, ``schedule``) state. Nothing here needs a runtime, so
+there is no ``rt`` fixture: the HTTP exchange is fed byte streams (whole, split at
+drawn points, byte by byte), the ICMP exchange is fed packets built here, and the only
+network traffic is one ICMP echo to 127.0.0.1, where this machine allows it.
 """
 
 from __future__ import annotations

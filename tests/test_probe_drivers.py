@@ -1,13 +1,13 @@
 """Behavioural suite for the probe drivers (``patterns.probe.on_*``), in three runtimes.
 
-The contract is the one the drivers' docstrings (``patterns.probe.on_<runtime>``)
-state: ``probe(ctx, target)`` ends as a
+The contract is the one the docstrings of :mod:`patterns.probe` and of the drivers
+(``patterns.probe.on_<runtime>``) state: ``probe(ctx, target)`` ends as a
 ``ProbeResult`` whose outcome is what the host deserves, under one deadline for the
 whole probe (a host that drips a byte at a time cannot stretch it), and
 ``scan(targets, *, workers, timeout)`` gives every target its result in input order
 through the runtime's ``WorkerPool``. Cancellation is no outcome: a cancelled ``ctx``
 raises ``Canceled`` from ``probe``, a native cancellation passes through, and a
-cancelled scan returns the results that finished (see the driver modules' docstrings).
+cancelled scan returns the results that finished.
 
 These tests talk to real sockets on loopback, mostly a simulated ``Fleet`` whose
 ``truth`` says how each probe must end. trio's ``MockClock`` (what ``rt.run`` uses)
