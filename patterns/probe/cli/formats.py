@@ -6,7 +6,10 @@ text (no I/O here, so each is tested by parsing what it returns). :data:`FORMATS
 ``--format`` name to its function. Go counterpart: the ``-o table|json|yaml`` flag of
 ``kubectl``, and ``promhttp`` for the metrics.
 
-The Prometheus metrics are built by :func:`metrics` on a registry of their own, shared by
+:func:`plain_table` is the one table renderer of the tool: ``scan``'s table and
+``compare``'s (:mod:`patterns.probe.compare.report`) are both drawn by it.
+
+The Prometheus metrics are built by :class:`Metrics` on a registry of their own, shared by
 ``scan --format prom`` (one snapshot) and ``serve`` (the same gauges, updated every
 round), so the two can never disagree on names or labels.
 """
@@ -24,7 +27,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from patterns.probe import OUTCOMES, ProbeResult
 
 __all__ = ["FORMATS", "Metrics", "as_json", "as_prom", "as_table", "as_yaml", "line",
-           "record", "unhealthy_first"]
+           "plain_table", "record", "unhealthy_first"]
 
 
 def record(result: ProbeResult) -> dict[str, Any]:
