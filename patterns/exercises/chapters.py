@@ -17,6 +17,7 @@ the same files ship inside the installed package, so a learner needs no clone)::
 
     title = "The worker pool: bounded parallelism, backpressure"
     library = "patterns.workerpool"        # the tests pass on <library>.on_<runtime> too
+                                           # (a list for a chapter that rebuilds two)
     [files]                                # optional: the learner's file per runtime
     asyncio = "on_anyio.py"
     [[task]]
@@ -73,7 +74,7 @@ class Chapter:
     name: str
     title: str
     folder: Path
-    library: str
+    library: tuple[str, ...]
     files: dict[str, str]  # runtime -> the learner's file for it
     tasks: tuple[Task, ...]
     buggy: tuple[Buggy, ...]
@@ -88,7 +89,8 @@ class Chapter:
         return sorted(set(self.files.values()))
 
     def library_module(self, runtime: str) -> str:
-        return f"{self.library}.on_{runtime}"
+        """The library's module(s) for ``runtime``, as the plugin's target names them."""
+        return "+".join(f"{package}.on_{runtime}" for package in self.library)
 
     def runtime(self, name: str | None) -> list[str]:
         """``[name]``, checked against this chapter; all its runtimes for ``None``."""
@@ -113,7 +115,9 @@ class Chapter:
         buggy = tuple(
             Buggy(b["name"], b["why"], folder / "buggy" / b["name"]) for b in spec.get("buggy", [])
         )
-        return cls(folder.name, spec["title"], folder, spec["library"], dict(files), tasks, buggy)
+        library = spec["library"]
+        packages = (library,) if isinstance(library, str) else tuple(library)
+        return cls(folder.name, spec["title"], folder, packages, dict(files), tasks, buggy)
 
 
 def chapters_root() -> Path:

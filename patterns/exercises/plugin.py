@@ -62,7 +62,7 @@ class Target:
 
     def load(self) -> ModuleType:
         if not self.source.endswith(".py"):
-            return importlib.import_module(self.source)
+            return _library(self.source.split("+"))
         # A name of its own per file: starter, solution and the learner's copy of
         # on_trio.py are three modules in one session.
         name = "exercise_" + hashlib.sha1(self.source.encode()).hexdigest()[:12]
@@ -78,6 +78,19 @@ class Target:
             del sys.modules[name]
             raise
         return module
+
+
+def _library(names: list[str]) -> ModuleType:
+    """The library's modules for a chapter that rebuilds more than one package (04's
+    group and semaphore): one module holding the public names of them all."""
+    if len(names) == 1:
+        return importlib.import_module(names[0])
+    merged = ModuleType("+".join(names))
+    for name in names:
+        module = importlib.import_module(name)
+        for public in getattr(module, "__all__", ()):
+            setattr(merged, public, getattr(module, public))
+    return merged
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
