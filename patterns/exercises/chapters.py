@@ -18,6 +18,7 @@ the same files ship inside the installed package, so a learner needs no clone)::
     title = "The worker pool: bounded parallelism, backpressure"
     library = "patterns.workerpool"        # the tests pass on <library>.on_<runtime> too
                                            # (a list for a chapter that rebuilds two)
+    library_extra = ["patterns.probe.cli.formats"]  # optional: runtime-free modules too
     [files]                                # optional: the learner's file per runtime
     asyncio = "on_anyio.py"
     [[task]]
@@ -75,6 +76,7 @@ class Chapter:
     title: str
     folder: Path
     library: tuple[str, ...]
+    library_extra: tuple[str, ...]
     files: dict[str, str]  # runtime -> the learner's file for it
     tasks: tuple[Task, ...]
     buggy: tuple[Buggy, ...]
@@ -90,7 +92,8 @@ class Chapter:
 
     def library_module(self, runtime: str) -> str:
         """The library's module(s) for ``runtime``, as the plugin's target names them."""
-        return "+".join(f"{package}.on_{runtime}" for package in self.library)
+        modules = [f"{package}.on_{runtime}" for package in self.library]
+        return "+".join([*modules, *self.library_extra])
 
     def runtime(self, name: str | None) -> list[str]:
         """``[name]``, checked against this chapter; all its runtimes for ``None``."""
@@ -117,7 +120,8 @@ class Chapter:
         )
         library = spec["library"]
         packages = (library,) if isinstance(library, str) else tuple(library)
-        return cls(folder.name, spec["title"], folder, packages, dict(files), tasks, buggy)
+        return cls(folder.name, spec["title"], folder, packages,
+                   tuple(spec.get("library_extra", ())), dict(files), tasks, buggy)
 
 
 def chapters_root() -> Path:
