@@ -10,7 +10,7 @@ natively; BaseExceptions are never swallowed; the body's own exception wins; ``l
 bounds concurrency; threads are reused.
 
 Task functions are written once as ``async def`` and given to ``g.go`` through
-:func:`task`, which makes them the sync functions the threads group expects.
+``rt.callback``, which makes them the sync functions the threads group expects.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runtimes import Runtime, background, drive
+from runtimes import Runtime, background
 
 from patterns.context import Canceled
 
@@ -47,18 +47,6 @@ class BodyError(Exception):
 
 class Stop(BaseException):
     """A BaseException that is not an Exception: KeyboardInterrupt's kind, harmlessly."""
-
-
-def task(rt: Runtime, afn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-    """``afn`` as ``g.go`` wants it: a sync function in threads (its awaits all complete
-    at once there, see ``runtimes.drive``), the async function itself otherwise."""
-    if rt.is_async:
-        return afn
-
-    def run(*args: Any, **kwargs: Any) -> Any:
-        return drive(afn(*args, **kwargs))
-
-    return run
 
 
 def group(rt: Runtime, *args: Any, **kwargs: Any) -> Any:
@@ -138,7 +126,7 @@ def test_every_task_runs_once_and_has_finished_when_the_group_returns(
             tg.start_soon(opener)
             async with rt.enter(group(rt)) as g:
                 for i in range(n):
-                    await rt.call(g.go, task(rt, tracked), i)
+                    await rt.call(g.go, rt.callback(tracked), i)
                 if explicit_wait:
                     await rt.call(g.wait)
                     assert sorted(ended) == list(range(n))
@@ -157,8 +145,8 @@ def test_go_passes_positional_and_keyword_arguments(rt: Runtime) -> None:
             seen.append((a, b, c))
 
         async with rt.enter(group(rt)) as g:
-            await rt.call(g.go, task(rt, record), 1, 2, c=3)
-            assert g.try_go(task(rt, record), 4, 5, c=6) is True
+            await rt.call(g.go, rt.callback(record), 1, 2, c=3)
+            assert g.try_go(rt.callback(record), 4, 5, c=6) is True
         assert sorted(seen) == [(1, 2, 3), (4, 5, 6)]
 
     rt.run(scenario)
@@ -175,7 +163,7 @@ def test_threads_run_each_task_off_the_caller_thread(rt: Runtime) -> None:
             seen.append(threading.current_thread())
 
         async with rt.enter(group(rt)) as g:
-            await rt.call(g.go, task(rt, record))
+            await rt.call(g.go, rt.callback(record))
         assert seen and threading.current_thread() not in seen
 
     rt.run(scenario)
@@ -217,8 +205,8 @@ def test_the_first_error_itself_is_raised_once_every_task_has_finished(
             with pytest.raises(Boom) as raised:
                 async with rt.enter(group(rt)) as g:
                     tg.start_soon(opener)
-                    await rt.call(g.go, task(rt, sibling))
-                    await rt.call(g.go, task(rt, fail))
+                    await rt.call(g.go, rt.callback(sibling))
+                    await rt.call(g.go, rt.callback(fail))
                     if explicit_wait:
                         await rt.call(g.wait)
             finished_when_raised = sorted(ended)
@@ -254,7 +242,7 @@ def test_wait_raises_the_first_error_itself(rt: Runtime) -> None:
         async with rt.task_group() as outside:
             with contextlib.suppress(Boom):
                 async with rt.enter(group(rt)) as g:
-                    await rt.call(g.go, task(rt, fail))
+                    await rt.call(g.go, rt.callback(fail))
                     if rt.is_async:
                         outside.start_soon(waiter)
                     else:
@@ -285,8 +273,8 @@ def test_the_group_ctx_is_cancelled_with_the_first_error_as_cause_before_it_fini
 
         with pytest.raises(Boom):
             async with rt.enter(group(rt)) as g:
-                await rt.call(g.go, task(rt, watcher))
-                await rt.call(g.go, task(rt, fail))
+                await rt.call(g.go, rt.callback(watcher))
+                await rt.call(g.go, rt.callback(fail))
         assert causes == [boom]
 
     rt.run(scenario)
@@ -311,8 +299,8 @@ def test_later_errors_never_replace_the_first(rt: Runtime) -> None:
         with pytest.raises(Boom) as raised:
             async with rt.enter(group(rt)) as g:
                 for i in range(3):
-                    await rt.call(g.go, task(rt, later), i)
-                await rt.call(g.go, task(rt, fail))
+                    await rt.call(g.go, rt.callback(later), i)
+                await rt.call(g.go, rt.callback(fail))
                 await rt.call(g.wait)
         assert raised.value is boom
         assert sorted(ended) == ["fail", "late-0", "late-1", "late-2"]
@@ -338,8 +326,8 @@ def test_sibling_cancellations_are_not_errors(rt: Runtime) -> None:
         with pytest.raises(Boom) as raised:
             async with rt.enter(group(rt)) as g:
                 for _ in range(3):
-                    await rt.call(g.go, task(rt, sleeper))
-                await rt.call(g.go, task(rt, fail))
+                    await rt.call(g.go, rt.callback(sleeper))
+                await rt.call(g.go, rt.callback(fail))
         assert raised.value is boom
 
     rt.run(scenario)
@@ -396,8 +384,8 @@ def test_a_base_exception_in_a_task_is_raised_not_swallowed(rt: Runtime) -> None
 
         with pytest.raises(Stop) as raised:
             async with rt.enter(group(rt)) as g:
-                await rt.call(g.go, task(rt, fine))
-                await rt.call(g.go, task(rt, quit_))
+                await rt.call(g.go, rt.callback(fine))
+                await rt.call(g.go, rt.callback(quit_))
                 await rt.call(g.wait)
         assert raised.value is stop
 
@@ -421,8 +409,8 @@ def test_a_base_exception_after_the_first_error_is_not_swallowed(rt: Runtime) ->
 
         with pytest.raises(Stop) as raised:
             async with rt.enter(group(rt)) as g:
-                await rt.call(g.go, task(rt, quits_late))
-                await rt.call(g.go, task(rt, fail))
+                await rt.call(g.go, rt.callback(quits_late))
+                await rt.call(g.go, rt.callback(fail))
                 await rt.call(g.wait)
         assert raised.value is stop
 
@@ -442,7 +430,7 @@ def test_keyboard_interrupt_and_system_exit_in_a_task_are_never_swallowed(
             raise interrupt()
 
         async with rt.enter(group(rt)) as g:
-            await rt.call(g.go, task(rt, quit_))
+            await rt.call(g.go, rt.callback(quit_))
             await rt.call(g.wait)
         pytest.fail(f"{interrupt.__name__} was swallowed")
 
@@ -469,7 +457,7 @@ def test_the_body_exception_wins_and_cancels_the_group_ctx(rt: Runtime) -> None:
 
         with pytest.raises(BodyError) as raised:
             async with rt.enter(group(rt)) as g:
-                await rt.call(g.go, task(rt, watcher))
+                await rt.call(g.go, rt.callback(watcher))
                 raise error
         assert raised.value is error
         assert ended == ["watcher"]  # the tasks finished before the block raised
@@ -488,7 +476,7 @@ def test_the_body_exception_wins_over_an_earlier_task_error(rt: Runtime) -> None
 
         with pytest.raises(BodyError) as raised:
             async with rt.enter(group(rt)) as g:
-                await rt.call(g.go, task(rt, fail))
+                await rt.call(g.go, rt.callback(fail))
                 try:
                     await wait_done(rt, g.ctx)  # async: may be cancelled natively here
                 finally:
@@ -507,7 +495,7 @@ def test_a_base_exception_from_the_body_wins(rt: Runtime) -> None:
 
         with pytest.raises(Stop) as raised:
             async with rt.enter(group(rt)) as g:
-                await rt.call(g.go, task(rt, fail))
+                await rt.call(g.go, rt.callback(fail))
                 raise stop
         assert raised.value is stop
 
@@ -540,7 +528,7 @@ def test_cancelling_the_parent_cancels_the_group_ctx(rt: Runtime) -> None:
 
         try:
             async with rt.enter(group(rt, parent)) as g:
-                await rt.call(g.go, task(rt, watcher))
+                await rt.call(g.go, rt.callback(watcher))
                 parent.cancel()
         except Canceled:
             # In asyncio and trio the group's work is stopped natively once g.ctx is
@@ -560,7 +548,7 @@ def test_the_group_ctx_is_cancelled_when_the_group_finishes(rt: Runtime) -> None
             pass
 
         async with rt.enter(group(rt)) as g:
-            await rt.call(g.go, task(rt, fine))
+            await rt.call(g.go, rt.callback(fine))
             assert not g.ctx.done
         assert g.ctx.done
         assert isinstance(g.ctx.err, Canceled)
@@ -581,7 +569,7 @@ def test_threads_wait_finishes_the_group_without_a_with_block(rt: Runtime) -> No
             raise boom
 
         g = group(rt)
-        g.go(task(rt, fail))
+        g.go(rt.callback(fail))
         with pytest.raises(Boom) as raised:
             g.wait()
         assert raised.value is boom
@@ -628,7 +616,7 @@ def test_limit_bounds_concurrency_and_go_blocks_at_the_limit(rt: Runtime) -> Non
 
     async def scenario(rt: Runtime) -> None:
         gauge, gates, ran = Gauge(), [rt.event() for _ in range(n)], []
-        job = task(rt, gated_job(gauge, gates, ran))
+        job = rt.callback(gated_job(gauge, gates, ran))
         submitted = 0
 
         def started_at_least(k: int) -> Callable[[], bool]:
@@ -664,7 +652,7 @@ def test_limit_bounds_concurrency_and_go_blocks_at_the_limit(rt: Runtime) -> Non
 def test_try_go_is_false_at_the_limit_and_true_otherwise(rt: Runtime) -> None:
     async def scenario(rt: Runtime) -> None:
         gauge, gates, ran = Gauge(), [rt.event() for _ in range(4)], []
-        job = task(rt, gated_job(gauge, gates, ran))
+        job = rt.callback(gated_job(gauge, gates, ran))
         async with rt.enter(group(rt, limit=2)) as g:
             try:
                 assert g.try_go(job, 0) is True
@@ -690,7 +678,7 @@ def test_without_a_limit_every_task_runs_at_once_and_try_go_always_succeeds(
 
     async def scenario(rt: Runtime) -> None:
         gauge, gates, ran = Gauge(), [rt.event() for _ in range(n)], []
-        job = task(rt, gated_job(gauge, gates, ran))
+        job = rt.callback(gated_job(gauge, gates, ran))
         async with rt.enter(group(rt)) as g:
             try:
                 for i in range(n // 2):
@@ -709,7 +697,7 @@ def test_without_a_limit_every_task_runs_at_once_and_try_go_always_succeeds(
 def test_set_limit_none_removes_the_limit(rt: Runtime) -> None:
     async def scenario(rt: Runtime) -> None:
         gauge, gates, ran = Gauge(), [rt.event() for _ in range(5)], []
-        job = task(rt, gated_job(gauge, gates, ran))
+        job = rt.callback(gated_job(gauge, gates, ran))
         async with rt.enter(group(rt, limit=1)) as g:
             g.set_limit(None)
             try:
@@ -727,7 +715,7 @@ def test_set_limit_none_removes_the_limit(rt: Runtime) -> None:
 def test_set_limit_before_any_task_sets_the_limit(rt: Runtime) -> None:
     async def scenario(rt: Runtime) -> None:
         gauge, gates, ran = Gauge(), [rt.event() for _ in range(3)], []
-        job = task(rt, gated_job(gauge, gates, ran))
+        job = rt.callback(gated_job(gauge, gates, ran))
         async with rt.enter(group(rt)) as g:
             g.set_limit(2)
             try:
@@ -745,7 +733,7 @@ def test_set_limit_before_any_task_sets_the_limit(rt: Runtime) -> None:
 def test_set_limit_while_tasks_run_is_a_runtime_error(rt: Runtime) -> None:
     async def scenario(rt: Runtime) -> None:
         gauge, gates, ran = Gauge(), [rt.event() for _ in range(3)], []
-        job = task(rt, gated_job(gauge, gates, ran))
+        job = rt.callback(gated_job(gauge, gates, ran))
         async with rt.enter(group(rt)) as g:
             try:
                 await rt.call(g.go, job, 0)
@@ -878,7 +866,7 @@ async def run_failure_plan(
             with lock:
                 ended.append(i)
 
-    fn = task(rt, job)
+    fn = rt.callback(job)
     raised: BaseException | None = None
     try:
         async with rt.enter(group(rt, limit=limit)) as g:

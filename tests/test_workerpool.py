@@ -34,7 +34,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runtimes import Runtime, background, drive, let_others_block
+from runtimes import Runtime, background, let_others_block
 
 from patterns.context import Canceled, DeadlineExceeded
 from patterns.workerpool import PoolClosed, Result, timeline
@@ -64,20 +64,8 @@ class Stop(BaseException):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def job(rt: Runtime, afn: Callable[[Any, Any], Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-    """``afn`` as the pool wants it: a sync function in threads (its awaits all complete
-    at once there, see ``runtimes.drive``), the async function itself otherwise."""
-    if rt.is_async:
-        return afn
-
-    def run(ctx: Any, item: Any) -> Any:
-        return drive(afn(ctx, item))
-
-    return run
-
-
 def pool(rt: Runtime, afn: Callable[[Any, Any], Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
-    return rt.module("workerpool").WorkerPool(job(rt, afn), **kwargs)
+    return rt.module("workerpool").WorkerPool(rt.callback(afn), **kwargs)
 
 
 
