@@ -43,13 +43,7 @@ RUNTIME = "threads"
 
 def scan(targets: Iterable[Target], *, workers: int, timeout: float) -> list[ProbeResult]:
     """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
-    return one result per target, in the order of ``targets``.
-
-    The pool hands results back as the probes finish (a quick host before a slow one),
-    and each knows its place in the input (``job.index``): collecting them by index and
-    sorting once at the end keeps the caller's order without making a hanging host hold
-    back the targets after it, as ``map(ordered=True)`` would.
-    """
+    return one result per target, in the order of ``targets``."""
     finished: list[ProbeResult] = []
     # probe(ctx, target) is the shape the pool calls, fn(ctx, item): no wrapper needed.
     with WorkerPool(probe, workers=workers, timeout=timeout) as pool:
