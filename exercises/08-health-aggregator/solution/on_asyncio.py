@@ -1,0 +1,100 @@
+"""Chapter 08, asyncio: the health aggregator. Probe every target through a worker pool,
+then export each target's last probe as Prometheus gauges.
+
+Go's health checker: N goroutines ranging over a channel of targets, each probe under
+``context.WithTimeout``, the results written by index, then a ``prometheus.GaugeVec``
+per metric served by ``promhttp``::
+
+    for w := 0; w < workers; w++ {
+        go func() {
+            for i := range jobs {
+                ctx, cancel := context.WithTimeout(context.Background(), timeout)
+                results[i] = probe(ctx, targets[i])
+                cancel()
+            }
+        }()
+    }
+
+becomes::
+
+    results = await scan(targets, workers=20, timeout=1.0)
+    metrics.update(results)
+
+What asyncio does differently: the workers are tasks on one thread, and a probe waits
+on the event loop, not in a system call. The whole probe runs inside its context's
+``scope()``, so when its deadline passes the probe is cancelled wherever it waits
+(connecting, reading the third byte). A host that never answers holds one worker for one
+timeout, and the other workers go on with the rest of the fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from patterns.probe import OUTCOMES, ProbeResult, Target, result_of_job
+from patterns.probe.on_asyncio import probe
+from patterns.workerpool.on_asyncio import WorkerPool
+
+__all__ = ["Metrics", "scan"]
+
+RUNTIME = "asyncio"
+
+
+async def scan(targets: Iterable[Target], *, workers: int, timeout: float) -> list[ProbeResult]:
+    """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
+    return one result per target, in the order of ``targets``.
+
+    The pool hands results back as the probes finish (a quick host before a slow one),
+    and each knows its place in the input (``job.index``): collecting them by index and
+    sorting once at the end keeps the caller's order without making a hanging host hold
+    back the targets after it, as ``map(ordered=True)`` would.
+    """
+    finished: dict[int, ProbeResult] = {}
+    # probe(ctx, target) is the shape the pool calls, fn(ctx, item): no wrapper needed.
+    async with WorkerPool(probe, workers=workers, timeout=timeout) as pool:
+        async for job in pool.map(targets):
+            # A probe whose deadline passed comes back as a failed job (the pool keeps
+            # its context's error, not a value that came as it ended): result_of_job
+            # gives every job its outcome, timeout included. None only for a probe that
+            # was cancelled, and nothing cancels this scan.
+            result = result_of_job(job, RUNTIME)
+            if result is not None:
+                finished[job.index] = result
+    return [finished[index] for index in sorted(finished)]
+
+
+class Metrics:
+    """Each target's last probe as gauges, on a registry of their own.
+
+    - ``probe_up{target}``: 1 if the last probe was healthy, else 0;
+    - ``probe_latency_seconds{target}``: how long the last probe took;
+    - ``probe_outcome{target, outcome}``: 1 for the last probe's outcome, 0 for the nine
+      others (the usual way to export an enum as gauges).
+
+    A gauge is a state, not an event: every round sets every gauge of each target, to 0
+    as well as to 1, so a host that went down stops saying it is up, and never has two
+    outcomes at 1. Runtime-free: the same class in all three files.
+    """
+
+    def __init__(self) -> None:
+        # Not the process-wide default registry: what a scrape sees is exactly these
+        # gauges, and a test (or a second aggregator) can build as many as it likes.
+        self.registry = CollectorRegistry()
+        self.up = Gauge("probe_up", "1 if the last probe of the target was healthy",
+                        ["target"], registry=self.registry)
+        self.latency = Gauge("probe_latency_seconds", "Seconds the last probe took",
+                             ["target"], registry=self.registry)
+        self.outcome = Gauge("probe_outcome", "1 for the outcome of the last probe, else 0",
+                             ["target", "outcome"], registry=self.registry)
+
+    def update(self, results: Sequence[ProbeResult]) -> None:
+        """Set every gauge of each result's target from that result."""
+        for result in results:
+            target = str(result.target)  # its hosts-file line: one label value per target
+            self.up.labels(target).set(1 if result.healthy else 0)
+            if result.latency is not None:
+                self.latency.labels(target).set(result.latency)
+            for outcome in OUTCOMES:
+                self.outcome.labels(target, outcome).set(1 if outcome == result.outcome else 0)
