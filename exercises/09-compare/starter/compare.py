@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from patterns.probe import Target
-from patterns.probe.compare import Comparison, Round, RoundRunner
+from patterns.probe.compare import Round, RoundRunner
 from patterns.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
@@ -45,10 +45,9 @@ def ideal_makespan(costs: Iterable[float], workers: int) -> float:
     """The wall time of a perfect FIFO pool: ``costs`` taken in input order, each by the
     worker that frees first, with no overhead at all (greedy list scheduling).
 
-    >>> ideal_makespan([1, 1, 1, 1, 5], workers=2)  # the slow host comes last...
-    7.0
-    >>> ideal_makespan([5, 1, 1, 1, 1], workers=2)  # ...or first, behind the others
-    5.0
+    For example, ``ideal_makespan([1, 1, 1, 1, 5], workers=2)`` is 7.0 (the slow host
+    comes last, and starts at 2 s), and ``ideal_makespan([5, 1, 1, 1, 1], workers=2)`` is
+    5.0 (it comes first, and the other worker takes the rest meanwhile).
     """
     costs = list(costs)
     # TODO (task 1): simulate the pool. Each worker is busy until some time (0.0 at the
@@ -108,6 +107,26 @@ class RuntimeFigures:
         return statistics.median(r.cpu_s for r in self.rounds)
 
 
+@dataclass(slots=True)
+class Comparison:
+    """What :func:`compare` measured: its settings, and the figures of each runtime.
+    (The library's record has more: the fleet's CPU time, JSON; the same fields first.)"""
+
+    hosts: int
+    workers: int
+    profile: str
+    rounds: int
+    seed: int
+    timeout: float
+    date: str
+    runtimes: dict[str, RuntimeFigures]
+
+    @property
+    def rounds_done(self) -> int:
+        """The rounds every runtime finished."""
+        return min((len(f.rounds) for f in self.runtimes.values()), default=0)
+
+
 def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
             rounds: int = 5, seed: int = 0, timeout: float = 1.0,
             runner: RoundRunner | None = None,
@@ -130,7 +149,8 @@ def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
         # does a probe of it take?
         costs = [fleet.latency[t] for t in targets]
         ideal, bound = ideal_makespan(costs, workers), lower_bound(costs, workers)
-        figures = {name: RuntimeFigures(name, len(targets), ideal, bound) for name in RUNTIMES}
+        figures: dict[str, RuntimeFigures] = {
+            name: RuntimeFigures(name, len(targets), ideal, bound) for name in RUNTIMES}
         comparison = Comparison(hosts, workers, profile, rounds, seed, timeout,
                                 time.strftime("%Y-%m-%d"), figures)
         # TODO (task 3): this runs every round of threads, then every round of asyncio,

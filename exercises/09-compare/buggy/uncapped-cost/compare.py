@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from patterns.probe import Target
-from patterns.probe.compare import Comparison, Round, RoundRunner
+from patterns.probe.compare import Round, RoundRunner
 from patterns.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
@@ -109,6 +109,26 @@ class RuntimeFigures:
         return statistics.median(r.cpu_s for r in self.rounds)
 
 
+@dataclass(slots=True)
+class Comparison:
+    """What :func:`compare` measured: its settings, and the figures of each runtime.
+    (The library's record has more: the fleet's CPU time, JSON; the same fields first.)"""
+
+    hosts: int
+    workers: int
+    profile: str
+    rounds: int
+    seed: int
+    timeout: float
+    date: str
+    runtimes: dict[str, RuntimeFigures]
+
+    @property
+    def rounds_done(self) -> int:
+        """The rounds every runtime finished."""
+        return min((len(f.rounds) for f in self.runtimes.values()), default=0)
+
+
 def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
             rounds: int = 5, seed: int = 0, timeout: float = 1.0,
             runner: RoundRunner | None = None,
@@ -130,7 +150,8 @@ def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
         # A host that never answers (latency inf) costs a probe one timeout.
         costs = [fleet.latency[t] for t in targets]  # BUG: a silent host costs inf
         ideal, bound = ideal_makespan(costs, workers), lower_bound(costs, workers)
-        figures = {name: RuntimeFigures(name, len(targets), ideal, bound) for name in RUNTIMES}
+        figures: dict[str, RuntimeFigures] = {
+            name: RuntimeFigures(name, len(targets), ideal, bound) for name in RUNTIMES}
         comparison = Comparison(hosts, workers, profile, rounds, seed, timeout,
                                 time.strftime("%Y-%m-%d"), figures)
         for number in range(rounds):
