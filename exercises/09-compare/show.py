@@ -103,24 +103,19 @@ def aggregators(workspace: Path) -> tuple[dict[str, Path], list[str]]:
         return {}, [f"your aggregators: skipped, there is no chapter {AGGREGATORS} here to "
                     "grade them with"]
     files = {rt: workspace / chapter.name / chapter.files[rt] for rt in chapter.runtimes}
-    skipped = [f"{rt} (yours): skipped, {file} is not there"
-               for rt, file in files.items() if not file.is_file()]
-    present = {rt: file for rt, file in files.items() if file.is_file()}
-    if not present:
-        return {}, skipped
-    graded = grade(chapter, {f"yours/{rt}": (str(file), rt) for rt, file in present.items()})
-    passing = {}
-    for rt, file in present.items():
+    why_not = {rt: f"{file} is not there" for rt, file in files.items() if not file.is_file()}
+    present = {rt: file for rt, file in files.items() if rt not in why_not}
+    targets = {f"yours/{rt}": (str(file), rt) for rt, file in present.items()}
+    graded = grade(chapter, targets) if targets else {}
+    for rt in present:
         outcome = graded[f"yours/{rt}"]
-        if outcome.passed:
-            passing[rt] = file
-            continue
-        first = outcome.first_failure()
-        why = (outcome.problems[0] if outcome.problems or first is None else
-               f"task {first[0]}: {first[1].first_failure}")
-        skipped.append(f"{rt} (yours): skipped, chapter {chapter.name} does not pass in {rt} "
-                       f"yet ({why})")
-    return passing, skipped
+        if not outcome.passed:
+            first = outcome.first_failure()
+            why = (outcome.problems[0] if outcome.problems or first is None else
+                   f"task {first[0]}: {first[1].first_failure}")
+            why_not[rt] = f"chapter {chapter.name} does not pass in {rt} yet ({why})"
+    passing = {rt: file for rt, file in present.items() if rt not in why_not}
+    return passing, [f"{rt} (yours): skipped, {why_not[rt]}" for rt in files if rt in why_not]
 
 
 def side_by_side(console: Console, yours: ModuleType, scans: Mapping[str, Path], *,
@@ -162,7 +157,7 @@ def side_by_side(console: Console, yours: ModuleType, scans: Mapping[str, Path],
                       highlight=False)
     ran = {c: f for c, f in figures.items() if c not in failed}
     settings = (f"{hosts} hosts ({profile} profile, seed {seed}), {workers} workers, "
-                f"timeout {timeout:g} s, {rounds} rounds of each, interleaved")
+                f"timeout {timeout:g} s, {_count(rounds, 'round')} of each, interleaved")
     console.print(table(ran, settings))
     for line in mistakes(ran):
         console.print(line, markup=False, highlight=False)
@@ -261,7 +256,8 @@ def write_up(figures: Mapping[Contestant, Any], settings: str, *, rounds: int,
                    f"{fast.efficiency:.2f} ({fast.median_s:.3f} s), and {ranked[-1]} "
                    f"furthest, at {slow.efficiency:.2f} ({slow.median_s:.3f} s).")
     wrong = [f"{rt} {f.correct} of {f.hosts}" for rt, f in mine.items() if f.correct < f.hosts]
-    every = "It" if len(mine) == 1 else "Every one of them"
+    every, gap = (("It", "gap to the ideal") if len(mine) == 1 else
+                  ("Every one of them", "difference between my versions"))
     right = (f"{every} classified all {some.hosts} hosts as the fleet's truth says."
              if not wrong else
              "Not every host came out as the fleet's truth says, in the worst round: "
@@ -276,21 +272,24 @@ def write_up(figures: Mapping[Contestant, Any], settings: str, *, rounds: int,
         "My health aggregators against the library's",
         f"I ran my chapter-08 health aggregators beside the library's scans on one "
         f"simulated fleet: {settings}. Every scan ran in a fresh process of its own, and "
-        f"each figure is the median of its {rounds} rounds.",
+        f"each figure is the median of its {_count(rounds, 'round')}.",
         f"The yardstick. A perfect FIFO pool of {workers} workers, with no overhead at "
         f"all, would take {ideal:.3f} s over this fleet's latencies, and no schedule at all "
-        f"could beat {bound:.3f} s: the {ideal - bound:.3f} s between them is what taking "
-        "the hosts in their order costs, whatever the runtime.",
-        f"The fastest. {fastest} {right} I think the difference between my versions "
-        "comes from ____.",
+        f"could beat {bound:.3f} s: the {max(ideal - bound, 0.0):.3f} s between them is what "
+        "taking the hosts in their order costs, whatever the runtime.",
+        f"The fastest. {fastest} {right} I think the {gap} comes from ____.",
         f"Against the library. {against} Where my version differs from the library's: "
         "____.",
         f"What I would change. ____. I expect it to move my {ranked[-1]} efficiency from "
         f"{slow.efficiency:.2f} to about ____, because ____.",
-        f"How far I trust these figures. {rounds} rounds of each is few, and the fleet "
+        f"How far I trust these figures. {_count(rounds, 'round')} of each is few, and the fleet "
         "shares the machine with the scans: ____.",
     ]
     return "\n\n".join(paragraphs)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def _ratio(mine: float, theirs: float) -> str:
