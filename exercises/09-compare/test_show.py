@@ -1,0 +1,132 @@
+"""Tests of ``show.py``, what ``check 09`` prints once the chapter passes.
+
+Not grading tests (those are in ``tests/``, and the checker runs only those): these run
+real scans of a small real fleet in fresh processes, a few seconds' worth, and hold the
+invariants between the figures, never a timing. Run them with
+``python -m pytest exercises/09-compare/test_show.py``.
+
+The learner's rows are chapter 08's solution where this tree has chapter 08, and the
+library's own scan files otherwise, loaded by path as a learner's would be.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import patterns.probe
+from patterns.exercises.chapters import ChapterError, find
+from patterns.runtimes import RUNTIMES
+
+CHAPTER = Path(__file__).resolve().parent
+SMALL = {"hosts": 6, "workers": 3, "rounds": 2, "profile": "ideal"}  # ideal: 50 ms a host
+
+
+def load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # the solution's dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+show = load(CHAPTER / "show.py", "chapter09_show")
+solution = load(CHAPTER / "solution" / "compare.py", "chapter09_solution")
+
+
+def chapter_08() -> Any | None:
+    try:
+        return find("08")
+    except ChapterError:
+        return None
+
+
+def aggregator_files() -> dict[str, Path]:
+    """Chapter 08's solutions, or the library's scans where there is no chapter 08."""
+    chapter = chapter_08()
+    if chapter is not None:
+        return {rt: chapter.folder / "solution" / chapter.files[rt] for rt in chapter.runtimes}
+    package = Path(patterns.probe.__file__).parent
+    return {rt: package / f"on_{rt}.py" for rt in RUNTIMES}
+
+
+def recording() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=200, color_system=None), out
+
+
+def test_six_rows_each_right_each_measured_with_the_learners_code() -> None:
+    console, out = recording()
+    figures = show.side_by_side(console, solution, aggregator_files(), **SMALL)
+    text = out.getvalue()
+    assert [(c.runtime, c.whose) for c in figures] == [
+        (rt, whose) for rt in RUNTIMES for whose in ("yours", "library")], text
+    for c, f in figures.items():
+        assert isinstance(f, solution.RuntimeFigures)  # the learner's figures, not compare's
+        assert len(f.rounds) == SMALL["rounds"], c
+        assert f.correct == f.hosts == SMALL["hosts"], (c, f.rounds[0].mistakes)
+        assert f.efficiency == pytest.approx(f.ideal_s / f.median_s)
+        # No schedule beats the lower bound (but for rounding), and a real scan cannot beat
+        # the ideal pool by more than the clocks' disagreement.
+        assert f.lower_bound_s <= f.ideal_s * (1 + 1e-9) and f.ideal_s <= f.median_s * 1.01
+        assert f.peak_memory_bytes > 1 << 20
+    ideal = next(iter(figures.values())).ideal_s
+    assert text.count("yours") >= 3 and text.count("library") >= 3, text
+    assert f"{ideal:.3f} s" in text and "6/6" in text, text
+    assert "WRITE-UP" in text and text.count("____") >= 5, text
+    assert "wrong in its worst round" not in text, text
+
+
+def test_a_runtime_without_a_passing_chapter_08_is_skipped_with_a_reason(
+        tmp_path: Path) -> None:
+    (tmp_path / CHAPTER.name).mkdir()
+    shutil.copy(CHAPTER / "solution" / "compare.py", tmp_path / CHAPTER.name / "compare.py")
+    chapter = chapter_08()
+    if chapter is not None:  # threads: the starter (fails); asyncio: no file; trio: solved
+        mine = tmp_path / chapter.name
+        mine.mkdir()
+        shutil.copy(chapter.folder / "starter" / chapter.files["threads"],
+                    mine / chapter.files["threads"])
+        shutil.copy(chapter.folder / "solution" / chapter.files["trio"],
+                    mine / chapter.files["trio"])
+    console, out = recording()
+    figures = show.run(tmp_path, console, **{**SMALL, "rounds": 1})
+    text = out.getvalue()
+    if chapter is None:
+        assert "there is no chapter 08 here" in text, text
+        assert all(c.whose == "library" for c in figures), text
+        assert "None of your aggregators ran" in text, text
+        return
+    assert "threads (yours): skipped, chapter" in text and "does not pass" in text, text
+    assert "asyncio (yours): skipped," in text and "is not there" in text, text
+    assert [c.label for c in figures if c.whose == "yours"] == ["trio (yours)"], text
+
+
+def test_the_write_up_fills_in_the_figures_and_leaves_the_blanks() -> None:
+    def figures(runtime: str, walls: list[float], correct: int = 10,
+                peak: int = 20 << 20) -> Any:
+        rounds = [solution.Round(runtime, w, 0.1, peak, correct, (), None) for w in walls]
+        return solution.RuntimeFigures(runtime, 10, 1.0, 0.8, rounds)
+
+    ran = {show.Contestant("threads", Path("on_threads.py")): figures("threads", [1.25]),
+           show.Contestant("threads"): figures("threads", [1.1]),
+           show.Contestant("trio", Path("on_trio.py")): figures("trio", [2.0], correct=9),
+           show.Contestant("trio"): figures("trio", [1.2], peak=30 << 20)}
+    text = show.write_up(ran, "10 hosts", rounds=1, workers=4)
+    assert "Of mine, threads came closest to the ideal, at an efficiency of 0.80" in text
+    assert "trio furthest, at 0.50 (2.000 s)" in text
+    assert "trio 9 of 10" in text
+    assert "In threads, mine took 1.250 s to the library's 1.100 s (1.14x its time)" in text
+    assert "peaked at 20.0 MiB to its 30.0 MiB" in text
+    assert text.count("____") >= 6
+    words = len(text.split())
+    assert 200 <= words <= 400, words
