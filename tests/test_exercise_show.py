@@ -1,9 +1,8 @@
-"""Tests of ``show.py``, what ``check 09`` prints once the chapter passes.
+"""Tests of chapter 09's ``show.py``, what ``check 09`` prints once the chapter passes.
 
-Not grading tests (those are in ``tests/``, and the checker runs only those): these run
-real scans of a small real fleet in fresh processes, a few seconds' worth, and hold the
-invariants between the figures, never a timing. Run them with
-``python -m pytest exercises/09-compare/test_show.py``.
+Not grading tests (those are in the chapter's ``tests/``, which the checker runs): these
+run real scans of a small real fleet in fresh processes, a few seconds' worth, and hold
+the invariants between the figures, never a timing.
 
 The learner's rows are chapter 08's solution where this tree has chapter 08, and the
 library's own scan files otherwise, loaded by path as a learner's would be.
@@ -26,7 +25,7 @@ import patterns.probe
 from patterns.exercises.chapters import ChapterError, find
 from patterns.runtimes import RUNTIMES
 
-CHAPTER = Path(__file__).resolve().parent
+CHAPTER = find("09").folder
 SMALL = {"hosts": 6, "workers": 3, "rounds": 2, "profile": "ideal"}  # ideal: 50 ms a host
 
 
