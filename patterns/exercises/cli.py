@@ -459,7 +459,7 @@ def _task_to_hint(session: Session, workspace: Workspace, chapter: Chapter,
 
 
 def _watch(session: Session, args: argparse.Namespace) -> int:
-    from patterns.exercises.watch import saves
+    from patterns.exercises.watch import POLL_INTERVAL_S, saves
 
     workspace = session.workspace()
     chapter = _chapter(args.chapter) if args.chapter else workspace.first_unfinished()
@@ -472,28 +472,31 @@ def _watch(session: Session, args: argparse.Namespace) -> int:
         return set(workspace.files(current, current.runtimes))
 
     def fell_back(why: str) -> None:
-        session.warn(f"{why}: looking at the files every half second instead")
+        session.warn(f"{why}: looking at the files every {POLL_INTERVAL_S:g} s instead")
 
     def announce() -> None:
         files = ", ".join(workspace.relative(p) for p in sorted(wanted()))
         session.err.print(Text(f"watching {files}: every save checks {current.name} "
                                "again; Ctrl-C to stop", style="dim"), soft_wrap=True)
 
+    checks = 0
     try:
-        check_chapter(session, workspace, current, current.runtimes, show=not args.no_show)
-        announce()
-        for _ in saves(workspace.root, wanted, on_fallback=fell_back):
-            if session.out.is_terminal:
+        for _ in saves(workspace.root, wanted, on_fallback=fell_back):  # first: watching
+            if checks and session.out.is_terminal:
                 session.out.clear()
+            checks += 1
             workspace = session.workspace()
             code = check_chapter(session, workspace, current, current.runtimes,
                                  show=not args.no_show)
-            if code == EXIT_OK and args.chapter is None:
+            while code == EXIT_OK and args.chapter is None:  # on to the next, at once
                 following = workspace.first_unfinished()
                 if following is None:
                     session.out.print("every chapter is done, in every runtime")
                     return EXIT_OK
                 current = following
+                session.out.print()
+                code = check_chapter(session, workspace, current, current.runtimes,
+                                     show=not args.no_show)
             announce()
     except KeyboardInterrupt:
         session.err.print("stopped watching")
@@ -602,9 +605,12 @@ def _verify(session: Session, args: argparse.Namespace) -> int:
     for problem in broken:
         session.out.print(Text(problem, style="red"))
     chapters_broken = sum(bool(problems) for _, problems, _ in found)
-    summary = (f"{len(broken)} problem{'s' if len(broken) != 1 else ''} in {chapters_broken} "
-               f"of {len(found)} chapters" if broken else
-               f"all {len(found)} chapter{'s' if len(found) != 1 else ''} hold")
+    if broken:
+        summary = (f"{len(broken)} problem{'s' if len(broken) != 1 else ''} in "
+                   f"{chapters_broken} of {len(found)} chapters")
+    else:
+        summary = f"all {len(found)} chapters hold" if len(found) > 1 else (
+            f"{found[0][0].name} holds")
     session.out.print(Text(f"{summary} ({elapsed:.1f} s)", style="bold"))
     return EXIT_FAILING if broken else EXIT_OK
 

@@ -6,8 +6,10 @@ still has to work: ``watchfiles`` not installed, no inotify watches left, a netw
 file system that sends no events. Then it falls back to :func:`polled`, which looks at
 the files' modification times twice a second: slower to notice, never silent.
 
-The files to watch are asked for again at every event (``wanted()``), because ``watch``
-moves on to the next chapter once one passes.
+Both yield once as soon as they watch, before any save: the caller checks then, so a
+save made while that first check runs is seen too, not lost between the check and the
+start of the watching. The files to watch are asked for again at every event
+(``wanted()``), because ``watch`` moves on to the next chapter once one passes.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from pathlib import Path
 __all__ = ["POLL_INTERVAL_S", "polled", "saves"]
 
 POLL_INTERVAL_S = 0.5  # the fallback's look at the files: a save is seen within this
+READY_AFTER_MS = 200  # watchfiles' first quiet spell this long says it is watching
 
 Snapshot = dict[Path, tuple[int, int] | None]  # path -> (mtime in ns, size), None: no file
 
 
 def saves(root: Path, wanted: Callable[[], set[Path]], *,
           on_fallback: Callable[[str], object] = lambda why: None) -> Iterator[None]:
-    """Yield once each time one of ``wanted()`` (paths under ``root``) is saved, until
-    the caller stops or Ctrl-C raises :class:`KeyboardInterrupt`. ``on_fallback(why)``
-    is called if the file system's events cannot be had and polling takes over."""
+    """Yield once when watching has begun, then once each time one of ``wanted()``
+    (paths under ``root``) is saved, until the caller stops or Ctrl-C raises
+    :class:`KeyboardInterrupt`. ``on_fallback(why)`` is called if the file system's
+    events cannot be had and polling takes over (which begins with a yield of its own)."""
     try:
         import watchfiles
     except ImportError:
@@ -39,8 +43,14 @@ def saves(root: Path, wanted: Callable[[], set[Path]], *,
         return Path(path) in wanted()
 
     try:
-        for _ in watchfiles.watch(root, watch_filter=relevant, raise_interrupt=True):
-            yield
+        watching = False
+        # With yield_on_timeout, watchfiles yields an empty set after each quiet spell:
+        # the first says the watch is in place; the others are nothing to check.
+        for changes in watchfiles.watch(root, watch_filter=relevant, raise_interrupt=True,
+                                        yield_on_timeout=True, rust_timeout=READY_AFTER_MS):
+            if changes or not watching:
+                watching = True
+                yield
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # whatever the platform's watcher raises: poll instead
@@ -63,9 +73,10 @@ def snapshot(paths: set[Path]) -> Snapshot:
 
 def polled(wanted: Callable[[], set[Path]], *, interval: float = POLL_INTERVAL_S,
            sleep: Callable[[float], object] = time.sleep) -> Iterator[None]:
-    """Yield once each time the modification time or the size of one of ``wanted()``
-    changes (or a file comes or goes), looking every ``interval`` seconds."""
+    """Yield once at once, then each time the modification time or the size of one of
+    ``wanted()`` changes (or a file comes or goes), looking every ``interval`` seconds."""
     before = snapshot(wanted())
+    yield
     while True:
         sleep(interval)
         now = snapshot(wanted())
