@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import pty
 import select
 import shutil
 import signal
@@ -78,6 +79,22 @@ def spawn_in(data: dict[str, Any]) -> dict[str, str | None]:
     entry = next(c for c in data["chapters"] if c["chapter"] == SPAWN.name)
     runtimes: dict[str, str | None] = entry["runtimes"]
     return runtimes
+
+
+def read_until(fd: int, needle: str, timeout: float, *, line: bool = True) -> str:
+    """What ``fd`` (a pipe, a pty) gave up to and including the line holding ``needle``
+    (with ``line=False``, up to ``needle``: a question waits on its line's end)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle.encode() not in data or (line and not data.endswith(b"\n")):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no {needle!r} within {timeout} s: {data!r}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError(f"the stream ended without {needle!r}: {data!r}")
+        data += chunk
+    return data.decode()
 
 
 @pytest.fixture
@@ -244,6 +261,47 @@ def test_reset_puts_the_starter_back_and_keeps_the_learners_version(workspace: P
     assert spawn_in(listing(workspace))["threads"] == "not started"
 
 
+def reset_on_a_terminal(workspace: Path, answer: bytes) -> tuple[int, str]:
+    """``reset 01 --runtime trio`` with a terminal to ask on (a pty), answered with
+    ``answer``; the exit code and what the terminal showed."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "patterns.exercises", "reset", "01", "--runtime", "trio"],
+            cwd=workspace, env=environment(), stdin=terminal, stdout=terminal, stderr=terminal)
+        os.close(terminal)
+        try:
+            shown = read_until(controller, "[y/N]", RUN_TIMEOUT_S, line=False)
+            os.write(controller, answer)
+            code = process.wait(timeout=RUN_TIMEOUT_S)
+            while select.select([controller], [], [], 0)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the child has ended and the terminal is gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk.decode()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        os.close(controller)
+    return code, shown.replace("\r", "")
+
+
+def test_reset_asks_first_on_a_terminal(workspace: Path) -> None:
+    mine = workspace / SPAWN.name / "on_trio.py"
+    mine.write_text("# my work\n")
+    code, shown = reset_on_a_terminal(workspace, b"n\n")
+    assert code == 1 and "nothing reset" in shown, shown
+    assert mine.read_text() == "# my work\n"
+    code, shown = reset_on_a_terminal(workspace, b"y\n")
+    assert code == 0 and "the starter is back" in shown, shown
+    assert mine.read_bytes() == (SPAWN.folder / "starter" / "on_trio.py").read_bytes()
+
+
 def test_solution_is_shown_only_once_the_runtime_passes(workspace: Path) -> None:
     refused = exercises("solution", "01", "--runtime", "threads", cwd=workspace)
     assert refused.returncode == 1 and refused.stdout == ""
@@ -305,21 +363,6 @@ def test_list_warns_about_a_bad_line_and_carries_on(workspace: Path) -> None:
 # -- watch ------------------------------------------------------------------------------
 
 
-def read_until(stream: Any, needle: str, timeout: float) -> str:
-    """What ``stream`` (a pipe) gave up to and including the line holding ``needle``."""
-    fd, data = stream.fileno(), b""
-    deadline = time.monotonic() + timeout
-    while needle.encode() not in data or not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"no {needle!r} within {timeout} s: {data!r}")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise AssertionError(f"the stream ended without {needle!r}: {data!r}")
-        data += chunk
-    return data.decode()
-
-
 def test_watch_checks_again_on_save_and_ctrl_c_ends_it(workspace: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "patterns.exercises", "watch", "01", "--no-show"],
@@ -327,11 +370,11 @@ def test_watch_checks_again_on_save_and_ctrl_c_ends_it(workspace: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout is not None and process.stderr is not None
-        read_until(process.stderr, "watching", RUN_TIMEOUT_S)
+        read_until(process.stderr.fileno(), "watching", RUN_TIMEOUT_S)
         shutil.copyfile(SPAWN.folder / "solution" / "on_threads.py",
                         workspace / SPAWN.name / "on_threads.py")
-        read_until(process.stdout, "(passes in threads)", RUN_TIMEOUT_S)
-        read_until(process.stderr, "watching", RUN_TIMEOUT_S)
+        read_until(process.stdout.fileno(), "(passes in threads)", RUN_TIMEOUT_S)
+        read_until(process.stderr.fileno(), "watching", RUN_TIMEOUT_S)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=RUN_TIMEOUT_S) == 0
         # (A watch started just after init may check once more, for an event about the

@@ -519,8 +519,9 @@ def _reset(session: Session, args: argparse.Namespace) -> int:
             raise InputError(f"reset would put the starter over {names}: pass --yes (there "
                              "is no terminal to ask on)")
         try:
-            answer = input(f"put the starter back in {names} ({', '.join(runtimes)} start "
-                           "over; your version is kept as .bak)? [y/N] ")
+            starts = "starts" if len(runtimes) == 1 else "start"
+            answer = input(f"put the starter back in {names} ({', '.join(runtimes)} {starts} "
+                           "over; a changed file is kept as <file>.bak)? [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
