@@ -124,6 +124,11 @@ class Grader:
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         marker = item.get_closest_marker("task")
         item.user_properties.append(("task", marker.args[0] if marker else 0))
+        # The target is a parameter of the test, beside any of the test's own, so it is
+        # read from the call spec, not from the end of the test's id.
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "exercise_target" in callspec.params:
+            item.user_properties.append(("target", callspec.params["exercise_target"].label))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -133,11 +138,10 @@ class Grader:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not (report.when == "call" or report.failed):
             return
-        label = next((t.label for t in self.targets if report.nodeid.endswith(f"[{t.label}]")),
-                     None)
-        if label is None:
-            return
         properties = dict(report.user_properties)
+        label = properties.get("target")
+        if not isinstance(label, str):
+            return
         cell = self.outcomes[label].setdefault(
             int(str(properties.get("task", 0))),
             {"passed": 0, "failed": 0, "errors": 0, "first_failure": None, "test": None})
