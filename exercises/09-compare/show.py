@@ -10,7 +10,7 @@ every scan in a fresh process of its own. The figures are your ``compare.py``'s:
 Then a table, and a write-up with your figures in it and blanks for your own sentences.
 
 The library's scans run in ``compare``'s own round process (``python -m
-patterns.probe.compare.round``); yours in ``your_round.py``, beside this file, which does
+patterns.probe.compare.round``); yours in ``show_round.py``, beside this file, which does
 what that process does with the ``scan`` of your file: the same request on stdin, the
 same one-line report. A runtime whose chapter 08 does not pass yet, or whose file is not
 there, gets no row, and one line that says why.
@@ -65,11 +65,11 @@ class Contestant(NamedTuple):
         return f"{self.runtime} ({self.whose})"
 
     def command(self) -> list[str]:
-        """The round process: ``compare``'s for the library's scan, ``your_round.py``
+        """The round process: ``compare``'s for the library's scan, ``show_round.py``
         beside this file for yours."""
         if self.file is None:
             return [sys.executable, "-m", "patterns.probe.compare.round"]
-        return [sys.executable, str(CHAPTER / "your_round.py")]
+        return [sys.executable, str(CHAPTER / "show_round.py")]
 
 
 # -- one fleet, six contestants, interleaved rounds ---------------------------------------

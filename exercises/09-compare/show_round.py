@@ -1,7 +1,7 @@
 """One round of your scan, in a process of its own, as ``compare``'s round process
 (:mod:`patterns.probe.compare.round`) runs one of the library's.
 
-``python your_round.py`` reads the same JSON request on stdin (``runtime``, ``workers``,
+``python show_round.py`` reads the same JSON request on stdin (``runtime``, ``workers``,
 ``timeout``, ``targets``), plus the ``file`` your ``scan`` is in, and prints the same one
 line: ``wall_s`` (the scan alone, timed inside the runtime), ``cpu_s``,
 ``peak_memory_bytes`` and an ``outcome`` per target, in the order of the targets.
