@@ -4,8 +4,7 @@ Not grading tests (those are in the chapter's ``tests/``, which the checker runs
 run real scans of a small real fleet in fresh processes, a few seconds' worth, and hold
 the invariants between the figures, never a timing.
 
-The learner's rows are chapter 08's solution where this tree has chapter 08, and the
-library's own scan files otherwise, loaded by path as a learner's would be.
+The learner's rows are chapter 08's solutions, loaded by path as a learner's would be.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-import patterns.probe
-from patterns.exercises.chapters import ChapterError, find
+from patterns.exercises.chapters import find
+from patterns.exercises.runner import Graded, TaskOutcome
 from patterns.runtimes import RUNTIMES
 
 CHAPTER = find("09").folder
@@ -42,20 +41,10 @@ show = load(CHAPTER / "show.py", "chapter09_show")
 solution = load(CHAPTER / "solution" / "compare.py", "chapter09_solution")
 
 
-def chapter_08() -> Any | None:
-    try:
-        return find("08")
-    except ChapterError:
-        return None
-
-
 def aggregator_files() -> dict[str, Path]:
-    """Chapter 08's solutions, or the library's scans where there is no chapter 08."""
-    chapter = chapter_08()
-    if chapter is not None:
-        return {rt: chapter.folder / "solution" / chapter.files[rt] for rt in chapter.runtimes}
-    package = Path(patterns.probe.__file__).parent
-    return {rt: package / f"on_{rt}.py" for rt in RUNTIMES}
+    """Chapter 08's solutions, loaded by path as a learner's files would be."""
+    chapter = find("08")
+    return {rt: chapter.folder / "solution" / chapter.files[rt] for rt in chapter.runtimes}
 
 
 def recording() -> tuple[Console, io.StringIO]:
@@ -86,28 +75,34 @@ def test_six_rows_each_right_each_measured_with_the_learners_code() -> None:
 
 
 def test_a_runtime_without_a_passing_chapter_08_is_skipped_with_a_reason(
-        tmp_path: Path) -> None:
-    (tmp_path / CHAPTER.name).mkdir()
-    shutil.copy(CHAPTER / "solution" / "compare.py", tmp_path / CHAPTER.name / "compare.py")
-    chapter = chapter_08()
-    if chapter is not None:  # threads: the starter (fails); asyncio: no file; trio: solved
-        mine = tmp_path / chapter.name
-        mine.mkdir()
-        shutil.copy(chapter.folder / "starter" / chapter.files["threads"],
-                    mine / chapter.files["threads"])
-        shutil.copy(chapter.folder / "solution" / chapter.files["trio"],
-                    mine / chapter.files["trio"])
-    console, out = recording()
-    figures = show.run(tmp_path, console, **{**SMALL, "rounds": 1})
-    text = out.getvalue()
-    if chapter is None:
-        assert "there is no chapter 08 here" in text, text
-        assert all(c.whose == "library" for c in figures), text
-        assert "None of your aggregators ran" in text, text
-        return
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """threads: a file that fails chapter 08; asyncio: no file; trio: a file that passes.
+    Grading itself is chapter 08's business (``verify`` proves it), so the grade is
+    given here, and only what ``show`` makes of it is checked."""
+    chapter = find("08")
+    mine = tmp_path / chapter.name
+    mine.mkdir()
+    for rt in ("threads", "trio"):
+        shutil.copy(chapter.folder / "starter" / chapter.files[rt], mine / chapter.files[rt])
+    grades = {
+        "yours/threads": Graded("yours/threads", {1: TaskOutcome(failed=1,
+                                first_failure="NotImplementedError: task 1")}),
+        "yours/trio": Graded("yours/trio", {1: TaskOutcome(passed=1)}),
+    }
+    asked: list[set[str]] = []
+
+    def graded(of: Any, targets: dict[str, Any]) -> dict[str, Graded]:
+        asked.append(set(targets))
+        return {label: grades[label] for label in targets}
+
+    monkeypatch.setattr(show, "grade", graded)
+    scans, skipped = show.aggregators(tmp_path)
+    assert asked == [{"yours/threads", "yours/trio"}]
+    assert scans == {"trio": mine / chapter.files["trio"]}
+    text = "\n".join(skipped)
     assert "threads (yours): skipped, chapter" in text and "does not pass" in text, text
+    assert "task 1: NotImplementedError" in text, text
     assert "asyncio (yours): skipped," in text and "is not there" in text, text
-    assert [c.label for c in figures if c.whose == "yours"] == ["trio (yours)"], text
 
 
 def test_the_write_up_fills_in_the_figures_and_leaves_the_blanks() -> None:
