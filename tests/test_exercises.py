@@ -363,11 +363,18 @@ def test_list_warns_about_a_bad_line_and_carries_on(workspace: Path) -> None:
 # -- watch ------------------------------------------------------------------------------
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C's default, as a shell gives a command it runs in the foreground: a suite
+    started in the background (``cmd &``, nohup) ignores SIGINT, a child inherits that,
+    and Python then leaves it ignored, so the watch would never hear the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_watch_checks_again_on_save_and_ctrl_c_ends_it(workspace: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "patterns.exercises", "watch", "01", "--no-show"],
         cwd=workspace, env=environment(), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_from_a_terminal)
     try:
         assert process.stdout is not None and process.stderr is not None
         read_until(process.stderr.fileno(), "watching", RUN_TIMEOUT_S)
