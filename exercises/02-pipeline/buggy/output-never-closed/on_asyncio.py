@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -167,6 +167,7 @@ class Channel:
 
 Fn = Callable[[Any], Awaitable[Any]]
 Source = Iterable[Any] | AsyncIterable[Any]
+Stage = Callable[[], Coroutine[Any, Any, None]]  # a stage's body, run as a task
 
 
 @asynccontextmanager
@@ -227,7 +228,7 @@ async def fan_out(source: Source, fn: Fn, *, workers: int,
 
 
 @asynccontextmanager
-async def _running(stages: list[Callable[[], Awaitable[None]]]) -> AsyncIterator[None]:
+async def _running(stages: list[Stage]) -> AsyncIterator[None]:
     """Run each stage as a task beside the consumer's block.
 
     Leaving the block cancels whatever still runs (the consumer wants no more of it),

@@ -26,7 +26,7 @@ cannot be closed; this ``Channel(0)`` is a rendezvous.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -93,6 +93,7 @@ class Channel:
 
 Fn = Callable[[Any], Awaitable[Any]]
 Source = Iterable[Any] | AsyncIterable[Any]
+Stage = Callable[[], Coroutine[Any, Any, None]]  # a stage's body, run as a task
 
 
 @asynccontextmanager
@@ -155,7 +156,7 @@ async def fan_out(source: Source, fn: Fn, *, workers: int,
 
 
 @asynccontextmanager
-async def _running(stages: list[Callable[[], Awaitable[None]]]) -> AsyncIterator[None]:
+async def _running(stages: list[Stage]) -> AsyncIterator[None]:
     """Run each stage as a task beside the consumer's block.
 
     Leaving the block cancels whatever still runs (the consumer wants no more of it),

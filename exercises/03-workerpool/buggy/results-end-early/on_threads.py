@@ -42,7 +42,7 @@ from patterns.workerpool import PoolClosed, Result
 
 __all__ = ["WorkerPool"]
 
-_DONE: Any = None  # on the results queue once the last worker has ended
+_DONE = None  # on the results queue once the last worker has ended
 
 
 class WorkerPool:
@@ -115,7 +115,7 @@ class WorkerPool:
             except queue.Empty:
                 return  # BUG: "no result ready yet" is not "no result to come": jobs still
                 # running, or still queued, lose their results
-            if result is _DONE:
+            if result is None:  # None is _DONE
                 self._results.put(_DONE)  # and still over for whoever asks next
                 return
             yield result
@@ -147,7 +147,7 @@ class WorkerPool:
 
     def _next_result(self) -> Result:
         result = self._results.get()
-        assert result is not _DONE, "map: the pool was closed under it"
+        assert result is not None, "map: the pool was closed under it"
         return result
 
     def _work(self, worker: int) -> None:

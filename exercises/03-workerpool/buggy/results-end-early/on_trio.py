@@ -44,7 +44,7 @@ from patterns.workerpool import PoolClosed, Result
 
 __all__ = ["WorkerPool"]
 
-_DONE: Any = None  # on the results queue once the last worker has ended
+_DONE = None  # on the results queue once the last worker has ended
 
 
 class WorkerPool:
@@ -115,7 +115,7 @@ class WorkerPool:
             except trio.WouldBlock:
                 return  # BUG: "no result ready yet" is not "no result to come": jobs still
                 # running, or still queued, lose their results
-            if result is _DONE:
+            if result is None:  # None is _DONE
                 self._results_in.send_nowait(_DONE)  # and still over for whoever asks next
                 return
             yield result
@@ -148,7 +148,7 @@ class WorkerPool:
 
     async def _next_result(self) -> Result:
         result = await self._results.receive()
-        assert result is not _DONE, "map: the pool was closed under it"
+        assert result is not None, "map: the pool was closed under it"
         return result
 
     async def _work(self, worker: int) -> None:

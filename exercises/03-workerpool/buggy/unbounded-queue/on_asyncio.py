@@ -42,7 +42,7 @@ from patterns.workerpool import PoolClosed, Result
 
 __all__ = ["WorkerPool"]
 
-_DONE: Any = None  # on the results queue once the last worker has ended
+_DONE = None  # on the results queue once the last worker has ended
 
 
 class WorkerPool:
@@ -108,7 +108,7 @@ class WorkerPool:
     async def results(self) -> AsyncIterator[Result]:
         """Every job's result as it finishes; ends once the pool is closed and every
         accepted item has its result. One consumer at a time."""
-        while (result := await self._results.get()) is not _DONE:
+        while (result := await self._results.get()) is not None:  # None is _DONE
             yield result
         self._results.put_nowait(_DONE)  # and still over for whoever asks next
 
@@ -140,7 +140,7 @@ class WorkerPool:
 
     async def _next_result(self) -> Result:
         result = await self._results.get()
-        assert result is not _DONE, "map: the pool was closed under it"
+        assert result is not None, "map: the pool was closed under it"
         return result
 
     async def _work(self, worker: int) -> None:

@@ -43,7 +43,7 @@ from patterns.workerpool import PoolClosed, Result
 
 __all__ = ["WorkerPool"]
 
-_DONE: Any = None  # on the results queue once the last worker has ended
+_DONE = None  # on the results queue once the last worker has ended
 
 
 class WorkerPool:
@@ -112,7 +112,7 @@ class WorkerPool:
     def results(self) -> Iterator[Result]:
         """Every job's result as it finishes; ends once the pool is closed and every
         accepted item has its result. One consumer at a time."""
-        while (result := self._results.get()) is not _DONE:
+        while (result := self._results.get()) is not None:  # None is _DONE
             yield result
         self._results.put(_DONE)  # and still over for whoever asks next
 
@@ -143,7 +143,7 @@ class WorkerPool:
 
     def _next_result(self) -> Result:
         result = self._results.get()
-        assert result is not _DONE, "map: the pool was closed under it"
+        assert result is not None, "map: the pool was closed under it"
         return result
 
     def _work(self, worker: int) -> None:
