@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import threading
 import time
@@ -158,6 +159,18 @@ class Grader:
         if self.report:
             Path(self.report).write_text(json.dumps(
                 {"targets": self.outcomes, "collection_errors": self.collection_errors}))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # A learner's thread still blocked (a worker nobody closed the queue of) would
+        # keep this process from exiting, and the checker waiting: the grades are
+        # written by now, and the test that left it has failed, so go.
+        stuck = [t for t in threading.enumerate()
+                 if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+        if stuck:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
 
 
 @pytest.fixture
