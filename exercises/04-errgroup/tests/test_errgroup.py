@@ -538,9 +538,10 @@ def test_the_group_stopping_its_tasks_is_no_error_of_theirs(impl: Any, rt: Any) 
             f"{N - len(ended)} of {N} tasks were never stopped once the parent ctx was "
             "cancelled: g.ctx, its child, is cancelled too, and the tasks with it"))
         assert error is None or isinstance(error, Canceled), (
-            f"the block raised {describe(error)} when the parent ctx was cancelled: the "
-            "runtime's cancellation of a task is how the group stops it, not the task's "
-            "failure (let it through, ahead of `except BaseException`)")
+            f"the block raised {describe(error)} when the parent ctx was cancelled: a task "
+            "swallowed the cancellation the group sent it, and it became the group's error "
+            "(catch outside g.ctx.scope(), and let the runtime's cancellation through "
+            "ahead of `except BaseException`)")
         assert sorted(ended) == list(range(N))
         assert g.ctx.done
 
@@ -578,11 +579,12 @@ def test_acquire_waits_until_n_tokens_are_free(impl: Any, rt: Any) -> None:
             await settle(rt, lambda: sem.waiting == 1 or waiter.finished.is_set())
             no_errors(waiter)
             assert waiter.outcome() == "still waiting", (
-                f"with no token free, {waiter.outcome()}: it waits for 2")
+                "acquire(2) returned with no token free: it waits until 2 are")
             sem.release(1)
             await let_others_block(rt)
+            no_errors(waiter)
             assert waiter.outcome() == "still waiting", (
-                f"with 1 token free, {waiter.outcome()}: it waits for 2")
+                "acquire(2) returned with 1 token free: it waits until 2 are")
             sem.release(1)
             await settle(rt, waiter.finished.is_set)
             assert waiter.outcome() == "granted", (
@@ -635,8 +637,9 @@ def test_a_big_waiter_is_not_overtaken_by_small_ones(impl: Any, rt: Any) -> None
             try:
                 no_errors(big, small)
                 assert small.outcome() == "still waiting", (
-                    f"a waiter for 1 token came after one for 4, and {small.outcome()} at "
-                    "once: nobody is served before an earlier waiter, even when it fits")
+                    "a waiter for 1 token that came after a waiter for 4 was granted the free "
+                    "token at once: nobody is served before an earlier waiter, even when it "
+                    "fits")
             finally:
                 sem.release(3)
         assert order == ["big", "small"], f"served in the order {order}, not big, then small"
