@@ -15,8 +15,10 @@ runtime's API is async (``sem.acquire`` is a blocking call in threads and a coro
 in asyncio and trio). ``rt.enter(cm)`` does the same for ``with`` / ``async with``.
 
 A chapter's tests grade a learner, whose code may wait forever: ``rt.run(scenario,
-timeout=5)`` turns that into a failure that says so, instead of a test that hangs (on
-trio's mock clock a deadlock fails at once: the clock jumps to the limit).
+timeout=5, waiting_for="the block to end")`` turns that into a failure that says so,
+instead of a test that hangs (on trio's mock clock a deadlock fails at once: the clock
+jumps to the limit). A scenario's own helper threads are daemons, each a
+:class:`ScenarioThread`, so a learner's deadlock cannot keep them alive.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ import trio
 import trio.testing
 
 POLL_LIMIT_S = 10.0  # a condition that never comes true fails the test instead of hanging it
+SETTLE_S = 0.5  # how long ``settled`` waits for a state a correct version reaches at once
+POLL_STEP_S = 0.001  # once every task is blocked, the clock moves on by this much a poll
+QUICK_TURNS = 20  # scheduler turns before the first wait for every task to block
 YIELDS_FOR_THREADS = 200  # how often a thread yields the GIL to let the others reach a block
 
 
@@ -61,7 +66,18 @@ class StillWaiting(AssertionError):
         super().__init__(f"still waiting after {timeout:g} s{what}")
 
 
-def _drive_within(timeout: float, coro: Coroutine[Any, Any, Any]) -> Any:
+class ScenarioThread(threading.Thread):
+    """A thread of the test's own (a scenario, a helper beside it), not of the code
+    under test. It is a daemon: if the code under test blocks it for good, it cannot
+    keep the process alive, and the grader's leak check leaves it to the test, which
+    has failed already."""
+
+    def __init__(self, target: Callable[[], object], name: str = "scenario") -> None:
+        super().__init__(target=target, name=name, daemon=True)
+
+
+def _drive_within(timeout: float, coro: Coroutine[Any, Any, Any],
+                  waiting_for: str | None) -> Any:
     """``drive`` in a daemon thread, given up on after ``timeout`` seconds: a thread
     cannot be cancelled, so one that waits forever is left behind (and the test fails)."""
     outcome: list[Any] = []
@@ -72,25 +88,26 @@ def _drive_within(timeout: float, coro: Coroutine[Any, Any, Any]) -> Any:
         except BaseException as exc:  # handed back to the test's own thread
             outcome.append((False, exc))
 
-    thread = threading.Thread(target=run, name="scenario", daemon=True)
+    thread = ScenarioThread(run)
     thread.start()
     thread.join(timeout)
     if not outcome:
-        raise StillWaiting(timeout)
+        raise StillWaiting(timeout, waiting_for)
     ok, value = outcome[0]
     if not ok:
         raise value
     return value
 
 
-async def _within(timeout: float | None, coro: Coroutine[Any, Any, Any]) -> Any:
+async def _within(timeout: float | None, waiting_for: str | None,
+                  coro: Coroutine[Any, Any, Any]) -> Any:
     if timeout is None:
         return await coro
     try:
         with anyio.fail_after(timeout):
             return await coro
     except TimeoutError:
-        raise StillWaiting(timeout) from None
+        raise StillWaiting(timeout, waiting_for) from None
 
 
 class ThreadEvent:
@@ -127,7 +144,7 @@ class ThreadGroup:
             except BaseException as exc:  # reported on exit, like a task group
                 self._errors.append(exc)
 
-        thread = threading.Thread(target=run, name=f"scenario-{len(self._threads)}")
+        thread = ScenarioThread(run, name=f"scenario-{len(self._threads)}")
         thread.start()
         self._threads.append(thread)
 
@@ -157,26 +174,29 @@ class Runtime:
     # -- running ---------------------------------------------------------------------
 
     def run(self, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: Any,
-            mock_clock: bool = True, timeout: float | None = None) -> Any:
+            mock_clock: bool = True, timeout: float | None = None,
+            waiting_for: str | None = None) -> Any:
         """Run ``scenario(rt, *args)`` to completion; fail if it leaves tasks behind.
 
         ``mock_clock=False`` runs trio on the real clock, for scenarios that wait on real
         sockets: the mock clock would jump while a task waits for bytes, and every
         deadline would pass at once. ``timeout`` seconds (on the runtime's clock) bound
-        the scenario: past them it fails with :class:`StillWaiting`."""
+        the scenario: past them it fails with :class:`StillWaiting`, whose message says
+        what it was ``waiting_for`` ("the block to end") when the test names it."""
         if self.name == "threads":
-            return drive(scenario(self, *args)) if timeout is None else _drive_within(
-                timeout, scenario(self, *args))
+            coro = scenario(self, *args)
+            return drive(coro) if timeout is None else _drive_within(timeout, coro, waiting_for)
+        bound = (timeout, waiting_for)
         if self.name == "asyncio":
-            return anyio.run(self._asyncio_main, scenario, args, timeout, backend="asyncio")
+            return anyio.run(self._asyncio_main, scenario, args, bound, backend="asyncio")
         options = {"clock": trio.testing.MockClock(autojump_threshold=0)} if mock_clock else {}
         return anyio.run(
-            self._trio_main, scenario, args, timeout, backend="trio", backend_options=options
+            self._trio_main, scenario, args, bound, backend="trio", backend_options=options
         )
 
     async def _asyncio_main(self, scenario: Callable[..., Any], args: tuple[Any, ...],
-                            timeout: float | None) -> Any:
-        result = await _within(timeout, scenario(self, *args))
+                            bound: tuple[float | None, str | None]) -> Any:
+        result = await _within(*bound, scenario(self, *args))
         # A task that was just cancelled is still unwinding: let it finish, then count.
         await anyio.wait_all_tasks_blocked()
         left = asyncio.all_tasks() - {asyncio.current_task()}
@@ -184,9 +204,9 @@ class Runtime:
         return result
 
     async def _trio_main(self, scenario: Callable[..., Any], args: tuple[Any, ...],
-                         timeout: float | None) -> Any:
+                         bound: tuple[float | None, str | None]) -> Any:
         living = trio.lowlevel.current_statistics().tasks_living
-        result = await _within(timeout, scenario(self, *args))
+        result = await _within(*bound, scenario(self, *args))
         # A task that was just cancelled (a context's deadline timer, say) is still
         # unwinding, and trio runs a batch in random order: let it finish, then count.
         await trio.testing.wait_all_tasks_blocked()
@@ -260,18 +280,42 @@ class Runtime:
         else:
             time.sleep(0)
 
-    async def until(self, condition: Callable[[], bool]) -> None:
-        """Wait until ``condition()`` holds: for states no event can announce, such as
-        "the other task is now queued inside ``acquire``". Async runtimes check it each
-        time every task is blocked; threads poll, yielding the GIL between checks."""
-        limit = time.monotonic() + POLL_LIMIT_S
+    async def settled(self, condition: Callable[[], bool], within: float = SETTLE_S) -> bool:
+        """Let the other tasks (or threads) run until ``condition()`` holds, for at most
+        ``within`` seconds on the runtime's clock; return whether it holds. It is for
+        states no event can announce ("the other task is now queued inside
+        ``acquire``"), and for tests that say themselves what a wrong version did::
+
+            await rt.settled(lambda: bool(outcome))
+            assert outcome, "the block never ended once its last task had"
+
+        asyncio and trio take a few scheduler turns first, then wait each time until
+        every task is blocked and let the clock move a step: on trio's mock clock a step
+        costs no wall time, so a condition that never comes true gives up at once.
+        Threads poll, yielding the GIL between checks."""
+        limit = self.now() + within
+        turns = 0
         while not condition():
-            assert time.monotonic() < limit, "condition never came true"
-            if self.is_async:
-                await anyio.wait_all_tasks_blocked()
+            if self.now() >= limit:
+                return False
+            if not self.is_async:
+                time.sleep(0)
+            elif turns < QUICK_TURNS:
+                # anyio's asyncio wait_all_tasks_blocked naps 0.1 s whenever a task can
+                # still run, so a few plain turns first are much quicker.
                 await anyio.lowlevel.checkpoint()
             else:
-                time.sleep(0)
+                await anyio.wait_all_tasks_blocked()
+                if condition():
+                    return True
+                await anyio.sleep(POLL_STEP_S)
+            turns += 1
+        return True
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds (see :meth:`settled`); fail if it has not
+        after :data:`POLL_LIMIT_S` seconds on the runtime's clock."""
+        assert await self.settled(condition, POLL_LIMIT_S), "condition never came true"
 
 
 def background(rt: Runtime) -> Any:
