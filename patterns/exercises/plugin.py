@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from patterns.exercises.grading import Runtime, StillWaiting
+from patterns.exercises.grading import Runtime, ScenarioThread
 
 LIMIT_S = 2.0  # a scenario still running after this long waits forever: it fails
 # (every solution ends in milliseconds; trio's mock clock jumps to the limit at once)
@@ -137,7 +137,7 @@ class Grader:
             self.collection_errors.append(f"{report.nodeid}: {last}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not (report.when == "call" or report.failed):
+        if not (report.when == "call" or report.failed or report.skipped):
             return
         properties = dict(report.user_properties)
         label = properties.get("target")
@@ -145,9 +145,12 @@ class Grader:
             return
         cell = self.outcomes[label].setdefault(
             int(str(properties.get("task", 0))),
-            {"passed": 0, "failed": 0, "errors": 0, "first_failure": None, "test": None})
+            {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "first_failure": None,
+             "test": None})
         if report.passed:
             cell["passed"] += 1
+        elif report.skipped:
+            cell["skipped"] += 1  # pytest.skip(): the test does not apply in this runtime
         elif report.failed:
             # A setup failure means the module did not load: an error, not a wrong answer.
             cell["errors" if report.when == "setup" else "failed"] += 1
@@ -192,18 +195,13 @@ def rt(exercise_target: Target) -> Runtime:
 
 
 class GradingRuntime(Runtime):
-    """A :class:`Runtime` whose ``run`` gives up after :data:`LIMIT_S` by default;
-    ``waiting_for`` says, in the learner's terms, what a scenario that never ends was
-    waiting for ("100 functions to be running at once")."""
+    """A :class:`Runtime` whose ``run`` gives up after :data:`LIMIT_S` unless told
+    otherwise: a learner's code may wait forever, and the checker must not."""
 
     def run(self, scenario: Any, *args: Any, mock_clock: bool = True,
             timeout: float | None = LIMIT_S, waiting_for: str | None = None) -> Any:
-        try:
-            return super().run(scenario, *args, mock_clock=mock_clock, timeout=timeout)
-        except StillWaiting as exc:
-            if waiting_for is None:
-                raise
-            raise StillWaiting(exc.timeout, waiting_for) from None
+        return super().run(scenario, *args, mock_clock=mock_clock, timeout=timeout,
+                           waiting_for=waiting_for)
 
 
 @pytest.fixture(autouse=True)
@@ -211,9 +209,9 @@ def no_threads_left() -> Iterator[None]:
     """A test fails if the code it graded leaves threads running."""
     before = set(threading.enumerate())
     yield
-    # The grader's own "scenario" thread outlives a scenario that never ended, which
-    # has failed already.
-    before |= {t for t in threading.enumerate() if t.name == "scenario"}
+    # The tests' own threads outlive a scenario that never ended, which has failed
+    # already: only the code under test's threads are counted.
+    before |= {t for t in threading.enumerate() if isinstance(t, ScenarioThread)}
     limit = time.monotonic() + THREAD_GRACE_S
     for thread in set(threading.enumerate()) - before:
         thread.join(timeout=max(0.0, limit - time.monotonic()))

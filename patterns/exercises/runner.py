@@ -31,12 +31,16 @@ class TaskOutcome:
     passed: int = 0
     failed: int = 0
     errors: int = 0
+    skipped: int = 0
     first_failure: str | None = None
     test: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.passed > 0 and not self.failed and not self.errors
+        """Nothing failed, and something ran. A test that skips (``pytest.skip("threads:
+        acquire() cannot be cancelled")``) does not apply in this runtime, so a task
+        whose every test skips there is done there."""
+        return (self.passed > 0 or self.skipped > 0) and not self.failed and not self.errors
 
 
 @dataclass
