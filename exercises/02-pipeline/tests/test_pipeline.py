@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
-from patterns.exercises.grading import StillWaiting, let_others_block
+from patterns.exercises.grading import ScenarioThread, StillWaiting, let_others_block
 from patterns.fanout import ChannelClosed, EndOfChannel
 
 Rescue = list[Callable[[], object]]
@@ -45,7 +45,7 @@ def run(rt: Any, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: Any,
         return rt.run(scenario, rescue, *args, waiting_for=waiting_for)
     except StillWaiting:
         if not rt.is_async:
-            helper = threading.Thread(target=_call_all, args=(rescue,), daemon=True)
+            helper = ScenarioThread(lambda: _call_all(rescue), name="rescue")
             helper.start()
             helper.join(1.0)
         raise
@@ -161,7 +161,7 @@ class Counted:
 def threads_started_since(before: set[threading.Thread]) -> list[str]:
     """Threads alive now that were not before, other than the tests' own."""
     return sorted(t.name for t in threading.enumerate()
-                  if t not in before and t.is_alive() and not t.name.startswith("scenario"))
+                  if t not in before and t.is_alive() and not isinstance(t, ScenarioThread))
 
 
 def exactly_once(got: list[Any], n: int, what: str) -> None:

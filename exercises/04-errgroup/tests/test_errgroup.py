@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,11 +28,10 @@ import pytest
 import trio
 
 from patterns.context import Canceled
-from patterns.exercises.grading import background, drive, let_others_block
+from patterns.exercises.grading import ScenarioThread, background, drive, let_others_block
 
 N = 5  # tasks per scenario
 FAIL_SAFE_S = 1.0  # the longest a thread here waits for what a correct group does at once
-SETTLE_S = 0.5  # threads: how long to poll for a state a correct version reaches at once
 
 
 class Boom(Exception):
@@ -89,29 +87,6 @@ async def stopped(rt: Any, ctx: Any) -> bool:
     return bool(ctx.wait(FAIL_SAFE_S))
 
 
-async def settle(rt: Any, condition: Callable[[], bool]) -> None:
-    """Let the other tasks (or threads) run until ``condition()`` holds, or until nothing
-    more will happen. asyncio and trio: a few turns, then until every other task is
-    blocked (a few times over, as another task may be waiting for the same), after which
-    nothing changes by itself. Threads: poll for at most SETTLE_S (a correct version
-    gets there in microseconds; a wrong one then fails the assertion that follows)."""
-    if rt.is_async:
-        # Turns first: anyio's asyncio wait_all_tasks_blocked naps 0.1 s whenever a task
-        # is still runnable, so it is quickest once the dust has settled.
-        for _ in range(20):
-            if condition():
-                return
-            await rt.checkpoint()
-        for _ in range(5):
-            if condition():
-                return
-            await let_others_block(rt)
-        return
-    limit = time.monotonic() + SETTLE_S
-    while not condition() and time.monotonic() < limit:
-        time.sleep(0)
-
-
 def is_our_cancellation(rt: Any, exc: BaseException) -> bool:
     """Is ``exc`` the scenario itself being cancelled (its time limit), rather than a
     cancellation exception that a group raised by mistake?"""
@@ -160,7 +135,7 @@ async def crew(rt: Any) -> AsyncIterator[Callable[..., None]]:
     """``async with crew(rt) as start: start(afn)`` runs ``afn()`` beside the scenario,
     as a task (asyncio, trio) or a thread; the block ends once they all have.
 
-    Threads are daemons named "scenario": one blocked for good in a wrong ``acquire``
+    Each thread is a :class:`ScenarioThread`: one blocked for good in a wrong ``acquire``
     cannot keep the process alive, and the leak check leaves it to the test that has
     failed already. An assertion in the body comes out as itself, not wrapped in a task
     group's ExceptionGroup, so the learner reads its message.
@@ -179,7 +154,7 @@ async def crew(rt: Any) -> AsyncIterator[Callable[..., None]]:
     threads: list[threading.Thread] = []
 
     def start(afn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        thread = threading.Thread(target=lambda: drive(afn()), name="scenario", daemon=True)
+        thread = ScenarioThread(lambda: drive(afn()))
         threads.append(thread)
         thread.start()
 
@@ -202,7 +177,7 @@ async def outcome_beside(rt: Any, block: Callable[[], Coroutine[Any, Any, Any]],
 
     async with crew(rt) as start:
         start(run)
-        await settle(rt, lambda: bool(outcome))
+        await rt.settled(lambda: bool(outcome))
         assert outcome, never_ended
     return outcome[0]
 
@@ -530,7 +505,7 @@ def test_the_group_stopping_its_tasks_is_no_error_of_theirs(impl: Any, rt: Any) 
             async with rt.enter(impl.Group(parent)) as g:
                 for i in range(N):
                     await go(rt, g, task, i)
-                await settle(rt, lambda: len(started) == N)
+                await rt.settled(lambda: len(started) == N)
                 parent.cancel()
 
         g: Any = None
@@ -576,7 +551,7 @@ def test_acquire_waits_until_n_tokens_are_free(impl: Any, rt: Any) -> None:
         waiter = Waiter(rt, sem, 2, hold=False)
         async with crew(rt) as start:
             start(waiter.run)
-            await settle(rt, lambda: sem.waiting == 1 or waiter.finished.is_set())
+            await rt.settled(lambda: sem.waiting == 1 or waiter.finished.is_set())
             no_errors(waiter)
             assert waiter.outcome() == "still waiting", (
                 "acquire(2) returned with no token free: it waits until 2 are")
@@ -586,7 +561,7 @@ def test_acquire_waits_until_n_tokens_are_free(impl: Any, rt: Any) -> None:
             assert waiter.outcome() == "still waiting", (
                 "acquire(2) returned with 1 token free: it waits until 2 are")
             sem.release(1)
-            await settle(rt, waiter.finished.is_set)
+            await rt.settled(waiter.finished.is_set)
             assert waiter.outcome() == "granted", (
                 f"a waiter for 2 tokens is {waiter.outcome()} after release(1) twice")
         assert sem.available == 2, f"{sem.available} of 3 tokens free once the waiter was done"
@@ -603,9 +578,9 @@ def test_release_wakes_every_waiter_the_tokens_satisfy(impl: Any, rt: Any) -> No
         async with crew(rt) as start:
             for i, waiter in enumerate(waiters):
                 start(waiter.run)
-                await settle(rt, lambda i=i, w=waiter: sem.waiting == i + 1 or w.finished.is_set())
+                await rt.settled(lambda i=i, w=waiter: sem.waiting == i + 1 or w.finished.is_set())
             sem.release(2)
-            await settle(rt, lambda: all(w.granted.is_set() or w.error for w in waiters))
+            await rt.settled(lambda: all(w.granted.is_set() or w.error for w in waiters))
             for waiter in waiters:
                 waiter.let_go.set()
             no_errors(*waiters)
@@ -631,9 +606,9 @@ def test_a_big_waiter_is_not_overtaken_by_small_ones(impl: Any, rt: Any) -> None
         small = Waiter(rt, sem, 1, name="small", log=order, hold=False)
         async with crew(rt) as start:
             start(big.run)
-            await settle(rt, lambda: sem.waiting == 1 or big.finished.is_set())
+            await rt.settled(lambda: sem.waiting == 1 or big.finished.is_set())
             start(small.run)
-            await settle(rt, lambda: sem.waiting == 2 or small.finished.is_set())
+            await rt.settled(lambda: sem.waiting == 2 or small.finished.is_set())
             try:
                 no_errors(big, small)
                 assert small.outcome() == "still waiting", (
@@ -658,7 +633,7 @@ def test_waiters_are_served_in_arrival_order(impl: Any, rt: Any) -> None:
         async with crew(rt) as start:
             for i, waiter in enumerate(waiters):
                 start(waiter.run)
-                await settle(rt, lambda i=i, w=waiter: sem.waiting == i + 1 or w.finished.is_set())
+                await rt.settled(lambda i=i, w=waiter: sem.waiting == i + 1 or w.finished.is_set())
             sem.release()
         no_errors(*waiters)
         assert order == list(range(N)), f"waiters 0 to {N - 1} came in that order, served {order}"
@@ -685,7 +660,7 @@ def test_a_waiter_that_gives_up_blocks_nobody(impl: Any, rt: Any) -> None:
             await let_others_block(rt)
             no_errors(big, small)
             big.scope.cancel()
-            await settle(rt, lambda: small.granted.is_set() or small.finished.is_set())
+            await rt.settled(lambda: small.granted.is_set() or small.finished.is_set())
             no_errors(big, small)
             assert small.outcome() == "granted", (
                 "a waiter for 2 tokens was cancelled, and the waiter for 1 behind it is "
@@ -753,7 +728,7 @@ def test_limit_bounds_how_many_run_at_once_and_go_waits_for_a_slot(impl: Any, rt
             try:
                 for i in range(n):
                     expected = list(range(i, min(i + limit, n)))
-                    await settle(rt, lambda e=expected: sorted(running) == e)
+                    await rt.settled(lambda e=expected: sorted(running) == e)
                     await let_others_block(rt)  # and then a while: does go() get further?
                     if peak > limit:
                         problems.append(f"{peak} tasks ran at once; the limit is {limit}")

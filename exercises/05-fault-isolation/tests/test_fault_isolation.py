@@ -26,11 +26,10 @@ import pytest
 import trio
 
 from patterns.context import Canceled
-from patterns.exercises.grading import drive
+from patterns.exercises.grading import SETTLE_S, ScenarioThread, drive
 from patterns.workerpool import PoolClosed, Result
 
 FAIL_SAFE_S = 0.5  # the longest a thread here waits for what a correct pool does at once
-SETTLE_S = 0.3  # threads: how long to poll for a state a correct version reaches at once
 QUIET_S = 0.05  # threads, a test that failed: no job running this long, the pool is stuck
 
 
@@ -88,28 +87,6 @@ async def hold(rt: Any, ctx: Any) -> bool:
     return bool(ctx.wait(FAIL_SAFE_S))
 
 
-async def settle(rt: Any, condition: Callable[[], bool]) -> None:
-    """Let the other tasks (or threads) run until ``condition()`` holds, or until nothing
-    more will happen. asyncio and trio: a few turns, then until every other task is
-    blocked (a few times over). Threads: poll for at most SETTLE_S (a correct version
-    gets there in microseconds; a wrong one then fails the assertion that follows)."""
-    if rt.is_async:
-        # Turns first: anyio's asyncio wait_all_tasks_blocked naps 0.1 s whenever a task
-        # is still runnable, so it is quickest once the dust has settled.
-        for _ in range(20):
-            if condition():
-                return
-            await rt.checkpoint()
-        for _ in range(5):
-            if condition():
-                return
-            await anyio.wait_all_tasks_blocked()
-        return
-    limit = time.monotonic() + SETTLE_S
-    while not condition() and time.monotonic() < limit:
-        time.sleep(0)
-
-
 def is_our_cancellation(rt: Any, exc: BaseException) -> bool:
     """Is ``exc`` the scenario itself being cancelled (its time limit), rather than a
     cancellation exception that a pool raised by mistake?"""
@@ -138,9 +115,9 @@ def describe(exc: BaseException | None) -> str:
 @asynccontextmanager
 async def crew(rt: Any) -> AsyncIterator[Callable[..., None]]:
     """``async with crew(rt) as start: start(afn)`` runs ``afn()`` beside the scenario,
-    as a task (asyncio, trio) or a daemon thread named "scenario" (one left blocked
-    cannot keep the process alive, and the leak check leaves it to the test that has
-    failed already). An assertion in the body comes out as itself, not wrapped in a
+    as a task (asyncio, trio) or a :class:`ScenarioThread` (one left blocked cannot
+    keep the process alive, and the leak check leaves it to the test that has failed
+    already). An assertion in the body comes out as itself, not wrapped in a
     task group's ExceptionGroup, so the learner reads its message."""
     if rt.is_async:
         failure: Exception | None = None
@@ -156,7 +133,7 @@ async def crew(rt: Any) -> AsyncIterator[Callable[..., None]]:
     threads: list[threading.Thread] = []
 
     def start(afn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        thread = threading.Thread(target=lambda: drive(afn()), name="scenario", daemon=True)
+        thread = ScenarioThread(lambda: drive(afn()))
         threads.append(thread)
         thread.start()
 
@@ -190,7 +167,7 @@ async def run_pool(rt: Any, p: Any, body: Callable[[Any], Awaitable[None]],
 
     async with crew(rt) as start:
         start(block)
-        await settle(rt, lambda: bool(outcome))
+        await rt.settled(lambda: bool(outcome))
         if not outcome:
             message = never_ended()
             if not rt.is_async:
@@ -388,7 +365,7 @@ def test_a_base_exception_from_fn_comes_out_of_results_too(impl: Any, rt: Any) -
             error = await run_pool(rt, p, body, lambda: (
                 "the block never ended after job 0 raised Stop (a BaseException, like "
                 "KeyboardInterrupt): Stop stops the pool, and comes out of its block"))
-            await settle(rt, lambda: bool(read))
+            await rt.settled(lambda: bool(read))
             assert read, (
                 "results() went on waiting after job 0 raised Stop: a reader must hear of "
                 "it (keep it, wake the reader, and have results() raise it)")
@@ -430,7 +407,7 @@ def test_cancel_stops_the_running_job_and_ends_the_queued_ones_as_canceled(
         async def body(p: Any) -> None:
             for i in range(4):
                 await rt.call(p.submit, i)
-            await settle(rt, lambda: ran == [0] and p.statistics().queued == 3)
+            await rt.settled(lambda: ran == [0] and p.statistics().queued == 3)
             p.cancel(reason)
             try:
                 await rt.call(p.submit, 4)
@@ -513,7 +490,7 @@ def test_statistics_count_cancelled_jobs_as_failed(impl: Any, rt: Any) -> None:
         async def body(p: Any) -> None:
             for i in range(4):
                 await rt.call(p.submit, i)
-            await settle(rt, lambda: ran == [0, 1] and p.statistics().queued == 2)
+            await rt.settled(lambda: ran == [0, 1] and p.statistics().queued == 2)
             p.cancel()
             await read_all(rt, p, results)
 
