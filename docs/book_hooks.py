@@ -14,7 +14,8 @@ in the repository, from that file's folder, and sent to the book's page for it:
   page, or else to ``reference/<name>.md``, its API page;
 - ``exercises`` goes to ``exercises/index.md``, ``exercises/NN-name`` to
   ``exercises/NN-name.md``;
-- ``docs/<page>.md`` goes to ``<page>.md``, and ``README.md`` to the home page;
+- ``docs/<file>`` goes to ``<file>`` (a page, or an image: ``docs/figures/x.png``), and
+  ``README.md`` to the home page;
 - anything else (``patterns/demo.py``, ``benchmarks/test_spawn.py``) has no page: it
   becomes a link to the file on ``repo_url`` if mkdocs.yml sets one, else its text.
 
@@ -37,7 +38,7 @@ from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 
 INCLUDE = re.compile(r'^\s*-{1,}8<-{1,}\s+"([^"]+\.md)"\s*$', re.MULTILINE)
-LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(([^)\s]+)\)")  # [text](target), not ![image](...)
+LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")  # [text](target) or ![alt](image)
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -73,7 +74,7 @@ def book_page(repo_path: str) -> str | None:
 
 def rewrite(match: re.Match[str]) -> str:
     """One ``[text](target)``, pointed at the book's page for ``target``."""
-    text, target = match.group(1), match.group(2)
+    bang, text, target = match.groups()
     if STATE.page is None or STATE.base is None or re.match(r"^([a-z]+:|#|/)", target):
         return match.group(0)  # not on an including page, or external, an anchor, absolute
     path, _, anchor = target.partition("#")
@@ -82,7 +83,9 @@ def rewrite(match: re.Match[str]) -> str:
     if page is not None:
         here = posixpath.dirname(STATE.page.file.src_uri) or "."
         relative = posixpath.relpath(page, here)
-        return f"[{text}]({relative}{'#' + anchor if anchor else ''})"
+        return f"{bang}[{text}]({relative}{'#' + anchor if anchor else ''})"
+    if bang:
+        return match.group(0)  # an image the book does not have: mkdocs will say so
     if STATE.repo_url:
         return f"[{text}]({STATE.repo_url.rstrip('/')}/blob/HEAD/{repo_path})"
     return text
