@@ -27,7 +27,8 @@
 #
 # The method is the project's own benchmark, `benchmarks/test_spawn.py`, and this
 # notebook imports its round functions rather than copying them (its docstring says
-# why each detail is there). What it does, in short:
+# why each detail is there; being a test module, it imports pytest, so this notebook
+# needs the `dev` extra as well as `docs`). What it does, in short:
 #
 # - a fresh process per point, after a warm-up round of 100 tasks, because memory a
 #   process has freed mostly stays resident, and a later round grows into it unseen;
@@ -144,8 +145,9 @@ for runtime in RUNTIMES:
     line_with_range(ax_time, runtime, us_per_task)
     line_with_range(ax_mem, runtime, kib_per_task)
     flat = [n * NUDGE[runtime] for n in SIZES if median(kib_per_task[runtime, n]) <= 0]
-    ax_mem.plot(flat, [FLOOR_KIB] * len(flat), "v", color=COLOURS[runtime], fillstyle="none",
-                markersize=9, clip_on=False)
+    if flat:  # (an empty line drawn outside the axes would still stretch the figure)
+        ax_mem.plot(flat, [FLOOR_KIB] * len(flat), "v", color=COLOURS[runtime],
+                    fillstyle="none", markersize=9, clip_on=False)
 
 for ax in (ax_time, ax_mem):
     ax.set_xscale("log")
@@ -160,7 +162,7 @@ ax_mem.set_ylim(bottom=FLOOR_KIB)
 ax_mem.set_ylabel("RSS growth per task (KiB)\nread while all N are parked")
 ax_mem.set_title("Memory: a parked thread holds its stack pages")
 ax_mem.plot([], [], "v", color="grey", fillstyle="none", label="no RSS growth (median)")
-ax_mem.legend(title="runtime", loc="center right")
+ax_mem.legend(title="runtime", loc="lower right")
 fig.suptitle("Spawn cost per task, each point in fresh processes\n"
              "median of 3, bars lowest to highest (10,000 threads: one process)")
 fig.tight_layout()
@@ -187,13 +189,15 @@ print(f"a thread costs {time_at['threads'] / time_at['asyncio']:.0f}x the time o
 # **Time.** A thread's start is a system call and then the kernel's scheduling: the new
 # thread has to run before it can park, so each start costs hundreds of microseconds,
 # and more when another process holds a core. A task's start is a Python object and a
-# place in the loop's queue: a few microseconds in asyncio, somewhat more in trio, whose
-# nursery and cancel-scope bookkeeping do more per task. At 10 tasks every runtime's
-# per-task figure is inflated by the round's fixed costs (building the events, the
-# loop's first turns), which 10 tasks share between too few; from 100 on, asyncio and
-# trio are flat: a task costs the same whether it is the 100th or the 10,000th. Threads
-# are the noisiest line: a point is one round on a machine that other work shares, and
-# at 10,000 the GIL is handed between thousands of threads on their way to park.
+# place in the loop's queue: around ten microseconds in asyncio, all of its life
+# included, somewhat more in trio, whose nursery and cancel-scope bookkeeping do more
+# per task. At 10 tasks every runtime's per-task figure is inflated by the round's fixed
+# costs (building the events, the loop's first turns), which 10 tasks share between too
+# few. From 100 on, asyncio and trio stay within about a factor of two, often a little
+# higher at 10,000 than at 1,000: a task costs roughly the same whether it is the 100th
+# or the 10,000th. Threads are the noisiest line: a point is three rounds at most, on a
+# machine that other work shares, and at 10,000 the GIL is handed between thousands of
+# threads on their way to park.
 #
 # **Memory.** A parked thread has touched two pages of its 8 MiB stack, and with its
 # Python state (the `Thread` object, its locks, the thread state, the first chunk of its
