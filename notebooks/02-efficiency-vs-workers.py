@@ -272,21 +272,23 @@ for workers in (1, 20, 100, 200):
 #   No runtime can win that back. In the burst, where every host costs the same, FIFO
 #   costs nothing and the two lines are one.
 # - **With many workers, threads slip first.** From 50 workers up the threads pool falls
-#   below the other two on the standard fleet, to 0.7-0.9 at 100 or 200 workers, while
-#   asyncio and trio stay near 1. The table above shows one cost that grows with the
-#   workers, not the hosts: a pool starts every worker on entry and waits for each on
-#   exit, used or not (200 workers for 40 hosts), and 200 OS threads take tens of
-#   milliseconds to start and stop here, 200 tasks a few. The gap in the scans is larger
-#   than that table's figure, so it is not the whole story; this notebook does not take
-#   the rest apart.
-# - **The burst parts them more, and sooner.** Up to 5 workers all three are near 1
-#   (0.9 or better). From 10 workers on each probe waits only 50 ms and the runtimes'
+#   below the other two on the standard fleet, to about 0.9 or less at 200 workers,
+#   while asyncio and trio stay near 1. The table above shows one cost that grows with
+#   the workers, not the hosts: a pool starts every worker on entry and waits for each
+#   on exit, used or not (200 workers for 40 hosts), and 200 OS threads take tens to
+#   hundreds of milliseconds to start and stop here, 200 tasks a few. (Each thread's
+#   start waits until the OS has run it, which on a busy machine varies a lot, so that
+#   figure moves from run to run, and so does the gap; this notebook does not take the
+#   gap apart further.)
+# - **The burst parts them more, and sooner.** Up to 5 workers all three stay close to
+#   1 (0.85 or better). From 10 workers on each probe waits only 50 ms and the runtimes'
 #   costs no longer hide: every runtime's efficiency falls, to about half at 100 and 200
-#   workers for asyncio and trio (some 40-50 ms over an ideal of 50 ms), and lower for
-#   threads (about 0.25-0.45), whose pool start-up alone is a good part of the whole
-#   ideal scan there. What asyncio and trio lose beyond their few milliseconds of pool is
-#   the probes' own work: 100 connections, requests and answers at once in one Python
-#   process, with the fleet answering them on the same two cores.
+#   workers for asyncio and trio (some 40-60 ms over an ideal of 50 ms), and lower still
+#   for threads, whose pool start-up alone (the table above) takes a good part of the
+#   whole ideal scan there, or more. What asyncio and trio lose beyond their few
+#   milliseconds of pool is the probes' own work, as far as this notebook can tell (it
+#   does not measure that part apart): 100 connections, requests and answers at once in
+#   one Python process, with the fleet answering them on the same two cores.
 # - **More workers than hosts buys nothing.** From 100 to 200 workers the ideal does
 #   not move (at 100, every host has a worker already); the extra workers only cost
 #   their start.
