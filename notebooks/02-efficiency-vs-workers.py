@@ -281,14 +281,15 @@ for workers in (1, 20, 100, 200):
 #   figure moves from run to run, and so does the gap; this notebook does not take the
 #   gap apart further.)
 # - **The burst parts them more, and sooner.** Up to 5 workers all three stay close to
-#   1 (0.85 or better). From 10 workers on each probe waits only 50 ms and the runtimes'
-#   costs no longer hide: every runtime's efficiency falls, to about half at 100 and 200
-#   workers for asyncio and trio (some 40-60 ms over an ideal of 50 ms), and lower still
-#   for threads, whose pool start-up alone (the table above) takes a good part of the
-#   whole ideal scan there, or more. What asyncio and trio lose beyond their few
-#   milliseconds of pool is the probes' own work, as far as this notebook can tell (it
-#   does not measure that part apart): 100 connections, requests and answers at once in
-#   one Python process, with the fleet answering them on the same two cores.
+#   1 (0.85 or better). From 10 workers on each probe waits only 50 ms and the
+#   runtimes' costs no longer hide: every runtime's efficiency falls, to between a
+#   half and two thirds at 100 and 200 workers for asyncio and trio (some 25-60 ms
+#   over an ideal of 50 ms), and lower still for threads, whose pool start-up alone
+#   (the table above) takes a good part of the whole ideal scan there, or more. What
+#   asyncio and trio lose beyond their few milliseconds of pool is the probes' own
+#   work, as far as this notebook can tell (it does not measure that part apart): 100
+#   connections, requests and answers at once in one Python process, with the fleet
+#   answering them on the same two cores.
 # - **More workers than hosts buys nothing.** From 100 to 200 workers the ideal does
 #   not move (at 100, every host has a worker already); the extra workers only cost
 #   their start.

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # What one task costs: threads, asyncio and trio, from 10 to 10,000 tasks
+# # 03 · What one task costs: threads, asyncio and trio, from 10 to 10,000 tasks
 #
 # Go's first lesson on goroutines is that they are cheap: start 10,000, park each on a
 # channel, and the machine hardly notices. This notebook asks the same of Python's three

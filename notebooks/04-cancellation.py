@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # From `cancel()` to the last worker stopped
+# # 04 · From `cancel()` to the last worker stopped
 #
 # Go's `context` is a request to stop: `cancel()` closes `ctx.Done()`, and each
 # goroutine stops when it next looks. This notebook times that request in the three

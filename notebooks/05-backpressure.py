@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Backpressure: a bounded pool against a task per item
+# # 05 · Backpressure: a bounded pool against a task per item
 #
 # A producer makes items faster than they can be handled. Where does the difference
 # go? This notebook feeds the same stream to two designs and samples, every 10 ms, how
