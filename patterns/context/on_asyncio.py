@@ -205,8 +205,9 @@ async def notify_context(parent: Context | None = None, *,
     previous: dict[int, Callable[..., object] | int | None] = {}
     try:
         for signum in signals:
-            previous[signum] = signal.getsignal(signum)
+            handler = signal.getsignal(signum)
             loop.add_signal_handler(signum, on_signal, signum)
+            previous[signum] = handler  # only once ours is in: it is ours to take away
         yield ctx
     except asyncio.CancelledError:
         if cut and task.uncancel() <= cancelling:  # ours, and nobody else's
