@@ -119,3 +119,43 @@ def test_the_check_catches_a_reach_into_another_package(tmp_path: Path) -> None:
         TREES[bad] = saved
     assert any("patterns.context._tree" in f for f in found), found
     assert any("._finish" in f for f in found), found
+
+
+# -- signal handlers: patterns.context's notify_context is the one place --------------------
+
+SIGNAL_CALLS = {"signal", "add_signal_handler", "open_signal_receiver", "set_wakeup_fd"}
+
+
+def signal_handlers_installed(tree: ast.AST) -> list[str]:
+    """The calls in ``tree`` that install a signal handler, except those that only tell
+    a process to ignore one (``signal.signal(SIGINT, signal.SIG_IGN)``: no handler runs)."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SIGNAL_CALLS):
+            continue
+        if node.func.attr == "signal" and not (
+                isinstance(node.func.value, ast.Name) and node.func.value.id == "signal"):
+            continue  # some other object's .signal(), not the module's
+        if (node.func.attr == "signal" and len(node.args) == 2
+                and isinstance(node.args[1], ast.Attribute) and node.args[1].attr == "SIG_IGN"):
+            continue
+        found.append(f"line {node.lineno}: {ast.unparse(node.func)}()")
+    return found
+
+
+def test_only_notify_context_installs_signal_handlers() -> None:
+    """Every command that stops on a signal does it through ``notify_context`` (Go's
+    ``signal.NotifyContext``): a handler of its own elsewhere would be a second, subtly
+    different answer to "what does Ctrl-C do" (and one that might take a lock)."""
+    found = {str(path.relative_to(ROOT.parent)): calls for path, tree in TREES.items()
+             if package_of(path) != "patterns.context"
+             and (calls := signal_handlers_installed(tree))}
+    assert not found, found
+
+
+def test_the_signal_check_catches_a_handler() -> None:
+    tree = ast.parse("import signal\nsignal.signal(signal.SIGTERM, print)\n"
+                     "loop.add_signal_handler(2, print)\nsignal.signal(2, signal.SIG_IGN)\n")
+    assert signal_handlers_installed(tree) == ["line 2: signal.signal()",
+                                               "line 3: loop.add_signal_handler()"]

@@ -12,18 +12,32 @@ are ``loop.time()`` values, checked lazily: only ``after()`` and ``scope()`` on 
 context with a deadline arm a timer (one ``loop.call_at`` handle).
 
 Contexts belong to one event loop and are not thread-safe.
+
+Graceful shutdown, Go's ``signal.NotifyContext``: ``async with notify_context() as
+ctx:`` runs the block under a context that the first SIGINT or SIGTERM cancels with a
+``Signaled`` cause; the work under it stops, the pools drain, and the block ends with
+what finished. The handlers are ``loop.add_signal_handler`` callbacks, which the loop
+runs between tasks, never in the middle of other code. A second signal, or ``grace``
+seconds with the block still running, cancels the block's task natively and the
+block raises the ``Signaled``. ``async with``, like ``asyncio.timeout()``, because it
+may cancel the task that runs the block. asyncio keeps one handler per signal and
+loop, so ``notify_context`` blocks do not nest for the same signal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 
+from patterns.context import Signaled
 from patterns.context._tree import ContextTree
 
-__all__ = ["Context", "background"]
+__all__ = ["Context", "background", "notify_context"]
 
 
 class Context(ContextTree):
@@ -137,3 +151,76 @@ class Scope:
 def background() -> Context:
     """The root context: never done, no deadline, no values (Go ``Background``)."""
     return Context()
+
+
+@contextlib.asynccontextmanager
+async def notify_context(parent: Context | None = None, *,
+                         signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
+                         grace: float | None = None) -> AsyncIterator[Context]:
+    """``async with notify_context() as ctx:``, a child of ``parent`` (default
+    ``background()``) that the first of ``signals`` cancels with cause
+    ``Signaled(signum)`` (Go ``signal.NotifyContext``).
+
+    A second signal, or ``grace`` seconds after the first with the block still
+    running, cancels the block's task, and the block raises that ``Signaled``.
+    Leaving the block cancels ``ctx`` (Go's ``stop()``) and restores the handlers that
+    were there before. ``ValueError`` outside the main thread.
+
+    >>> import asyncio, os, signal
+    >>> async def main():
+    ...     async with notify_context(signals=[signal.SIGUSR1]) as ctx:
+    ...         os.kill(os.getpid(), signal.SIGUSR1)
+    ...         await ctx.wait()
+    ...         print(repr(ctx.cause))
+    >>> asyncio.run(main())
+    Signaled(10)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise ValueError("notify_context() installs signal handlers: only the main thread can")
+    ctx = (parent if parent is not None else background()).with_cancel()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None, "notify_context() needs a running asyncio task"
+    cancelling = task.cancelling()
+    first: Signaled | None = None  # the signal that started the shutdown
+    grace_timer: asyncio.TimerHandle | None = None
+    cut = False  # the block's task has been cancelled, by us
+
+    def stop_block() -> None:
+        nonlocal cut
+        if not cut:
+            cut = True
+            task.cancel()
+
+    def on_signal(signum: int) -> None:  # a loop callback: the block's task is waiting
+        nonlocal first, grace_timer
+        if first is not None:
+            stop_block()
+            return
+        first = Signaled(signum)
+        ctx.cancel(first)  # everything under ctx stops; the pools drain
+        if grace is not None:
+            grace_timer = loop.call_later(grace, stop_block)
+
+    previous: dict[int, Callable[..., object] | int | None] = {}
+    try:
+        for signum in signals:
+            handler = signal.getsignal(signum)
+            loop.add_signal_handler(signum, on_signal, signum)
+            previous[signum] = handler  # only once ours is in: it is ours to take away
+        yield ctx
+    except asyncio.CancelledError:
+        if cut and task.uncancel() <= cancelling:  # ours, and nobody else's
+            assert first is not None
+            raise first.with_traceback(None) from None
+        raise
+    else:
+        if cut:  # the block swallowed our CancelledError: it owes the task nothing
+            task.uncancel()
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)  # which leaves the default, not the previous
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if grace_timer is not None:
+            grace_timer.cancel()
+        ctx.cancel()

@@ -14,19 +14,32 @@ lazily: only ``after()`` on a context with a deadline starts a timer (one system
 task).
 
 Contexts belong to one ``trio.run`` and are not thread-safe.
+
+Graceful shutdown, Go's ``signal.NotifyContext``: ``async with notify_context() as
+ctx:`` runs the block under a context that the first SIGINT or SIGTERM cancels with a
+``Signaled`` cause; the work under it stops, the pools drain, and the block ends with
+what finished. The signals arrive as messages, from ``trio.open_signal_receiver``, in
+a task of the block's own nursery: the cancelling runs in that task, never in the
+middle of other code. A second signal, or ``grace`` seconds with the block still
+running, cancels the block's cancel scope and the block raises the ``Signaled``.
+``async with``, since the watching task needs a nursery around the block.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
 import trio
 
+from patterns.context import Signaled
 from patterns.context._tree import ContextTree
 
-__all__ = ["Context", "background"]
+__all__ = ["Context", "background", "notify_context"]
 
 
 class Context(ContextTree):
@@ -114,3 +127,61 @@ class Scope:
 def background() -> Context:
     """The root context: never done, no deadline, no values (Go ``Background``)."""
     return Context()
+
+
+@contextlib.asynccontextmanager
+async def notify_context(parent: Context | None = None, *,
+                         signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
+                         grace: float | None = None) -> AsyncIterator[Context]:
+    """``async with notify_context() as ctx:``, a child of ``parent`` (default
+    ``background()``) that the first of ``signals`` cancels with cause
+    ``Signaled(signum)`` (Go ``signal.NotifyContext``).
+
+    A second signal, or ``grace`` seconds after the first with the block still
+    running, cancels the block, and the block raises that ``Signaled``. Leaving the
+    block cancels ``ctx`` (Go's ``stop()``) and restores the handlers that were there
+    before. ``ValueError`` outside the main thread.
+
+    >>> import os, signal, trio
+    >>> async def main():
+    ...     async with notify_context(signals=[signal.SIGUSR1]) as ctx:
+    ...         os.kill(os.getpid(), signal.SIGUSR1)
+    ...         await ctx.wait()
+    ...         print(repr(ctx.cause))
+    >>> trio.run(main)
+    Signaled(10)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise ValueError("notify_context() installs signal handlers: only the main thread can")
+    ctx = (parent if parent is not None else background()).with_cancel()
+    block = trio.CancelScope()  # cancelled by a second signal, or when the grace is over
+    error: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        # start(), not start_soon(): the handlers are in place before the block runs.
+        await nursery.start(_watch, signals, ctx, block, grace)
+        try:
+            with block:
+                yield ctx
+        except BaseException as exc:
+            error = exc  # raised below: the nursery would wrap it in an ExceptionGroup
+        finally:
+            nursery.cancel_scope.cancel()  # the watcher's work is done
+            ctx.cancel()
+    if block.cancelled_caught:
+        cause = ctx.cause
+        assert isinstance(cause, Signaled)
+        raise cause.with_traceback(None)
+    if error is not None:
+        raise error
+
+
+async def _watch(signals: Iterable[int], ctx: Context, block: trio.CancelScope,
+                 grace: float | None, *, task_status: trio.TaskStatus[None]) -> None:
+    """The signals' task: cancel ``ctx`` on the first, ``block`` on the second."""
+    with trio.open_signal_receiver(*signals) as received:  # restores the handlers after
+        task_status.started()
+        first = await anext(received)
+        ctx.cancel(Signaled(first))  # everything under ctx stops; the pools drain
+        with trio.move_on_after(math.inf if grace is None else grace):
+            await anext(received)
+        block.cancel()

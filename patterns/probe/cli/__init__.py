@@ -24,17 +24,14 @@ by one: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, after printing the results tha
 finished. ``fleet`` and ``serve`` run until a signal stops them, and say so the same
 way (130 or 143); 2 for bad input, 1 if the fleet cannot start.
 
-**Stopping.** A signal never raises into the scan: its handler cancels the scan's
-context (Go's ``signal.NotifyContext``), the probes in flight stop, and the scan returns
-the results that finished. Each runtime installs that handler its own way:
-
-- threads: ``signal.signal``. The handler runs in the main thread, between two of its
-  bytecodes, so the main thread must not be inside the context's lock when it runs (the
-  handler takes that lock to cancel): the scan runs in a helper thread and the main
-  thread only waits for it;
-- asyncio: ``loop.add_signal_handler``, which runs the handler as an ordinary callback
-  on the event loop, never in the middle of other code;
-- trio: ``trio.open_signal_receiver``, a task that receives signals as messages.
+**Stopping.** A signal never raises into a command: every command that runs until
+stopped runs under :func:`~patterns.context.on_threads.notify_context` (Go's
+``signal.NotifyContext``), in the runtime it drives. The first SIGINT or SIGTERM
+cancels the command's context with a :class:`~patterns.context.Signaled` cause: the
+probes in flight stop, the scan returns the results that finished, and the command
+prints them and exits ``128 +`` that signal. A second signal stops at once: asyncio
+and trio cut the block short (``scan`` still prints what had finished), threads end
+the process with the same code. No other module installs a signal handler.
 
 Go counterpart: a ``main`` with ``flag`` subcommands and ``signal.NotifyContext``.
 """
@@ -47,29 +44,23 @@ import contextlib
 import math
 import signal
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from patterns.context import Canceled
+from patterns.context import Canceled, Signaled
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
 from patterns.probe.cli.formats import FORMATS, Metrics, line
 from patterns.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
-    import trio
-
     from patterns.probe.fleet import Fleet
 
 __all__ = ["EXIT_OK", "EXIT_UNHEALTHY", "EXIT_USAGE", "InputError", "Plan", "drive",
            "main", "read_targets"]
 
 PROG = "patterns-probe"
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 EXIT_OK = 0
 """Every target is healthy (``fleet``, ``serve``: stopped as asked)."""
@@ -160,154 +151,114 @@ class Plan:
     on_round: Callable[[list[ProbeResult]], object] = lambda results: None
 
 
-class _Stopped:
-    """The signal that stopped the run, if one did; the first one wins."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def stop(self, signum: int) -> None:
-        if self.signum is None:
-            self.signum = signum
-
-
 def drive(runtime: str, plan: Plan) -> tuple[list[ProbeResult], int | None]:
     """Run ``plan`` in ``runtime`` until it is done or SIGINT or SIGTERM stops it.
 
     Returns the results of the last round (in input order; those that finished, if a
     signal cut the round short) and the number of the signal, or ``None``.
     """
-    stopped = _Stopped()
     if runtime == "threads":
-        results = _drive_threads(plan, stopped)
-    elif runtime == "asyncio":
-        results = asyncio.run(_drive_asyncio(plan, stopped))
-    elif runtime == "trio":
+        return _drive_threads(plan)
+    if runtime == "asyncio":
+        return asyncio.run(_drive_asyncio(plan))
+    if runtime == "trio":
         import trio  # only the runtime you name is imported
 
-        results = trio.run(_drive_trio, plan, stopped)
-    else:
-        raise ValueError(f"unknown runtime {runtime!r}")
-    return results, stopped.signum
+        return trio.run(_drive_trio, plan)
+    raise ValueError(f"unknown runtime {runtime!r}")
 
 
-@contextlib.contextmanager
-def _signal_handlers(handler: Callable[[int, FrameType | None], object]) -> Iterator[None]:
-    """``handler`` for SIGINT and SIGTERM inside the block, the previous ones after it."""
-    previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+class _Round:
+    """The results of the round running, as they finish, for a round cut short."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self._place = {target: n for n, target in enumerate(plan.targets)}
+        self.finished: list[ProbeResult] = []
+
+    def begin(self) -> None:
+        self.finished = []
+
+    def on_result(self, result: ProbeResult) -> None:
+        self.finished.append(result)
+        if self._plan.on_result is not None:
+            self._plan.on_result(result)
+
+    def cut_short(self) -> list[ProbeResult]:
+        """What finished, in input order, like a scan's own results."""
+        return sorted(self.finished, key=lambda result: self._place[result.target])
 
 
-def _drive_threads(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
-    from patterns.context.on_threads import background
+def _signal_of(cause: BaseException | None) -> int | None:
+    return cause.signal if isinstance(cause, Signaled) else None
+
+
+def _drive_threads(plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    from patterns.context.on_threads import notify_context
     from patterns.probe.on_threads import scan
 
-    ctx = background().with_cancel()
     results: list[ProbeResult] = []
-    failure: list[BaseException] = []
-
-    def rounds() -> None:
-        nonlocal results
-        try:
+    # The scan runs in the main thread, which the handler interrupts: notify_context's
+    # handler takes no lock, and its own thread does the cancelling.
+    with notify_context() as ctx:
+        plan.on_start()
+        with contextlib.suppress(Canceled):  # ctx.sleep between rounds, on a signal
             while True:
                 results = scan(plan.targets, workers=plan.workers, timeout=plan.timeout,
                                ctx=ctx, on_result=plan.on_result)
                 if ctx.done or plan.interval is None:
-                    return
-                plan.on_round(results)
-                ctx.sleep(plan.interval)  # raises Canceled at once on a signal
-        except Canceled:
-            return
-        except BaseException as exc:  # a bug: re-raised in the main thread below
-            failure.append(exc)
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopped.stop(signum)
-        ctx.cancel()  # the probes' sockets are shut down here, which wakes them
-
-    with _signal_handlers(on_signal):
-        plan.on_start()
-        helper = threading.Thread(target=rounds, name="patterns.probe scan")
-        helper.start()
-        # join() waits on a lock, which a signal interrupts on POSIX: the handler runs
-        # here at once, and the join goes on waiting for the scan to wind down.
-        helper.join()
-    if failure:
-        raise failure[0]
-    return results
-
-
-async def _drive_asyncio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
-    from patterns.context.on_asyncio import background
-    from patterns.probe.on_asyncio import scan
-
-    ctx = background().with_cancel()
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        stopped.stop(signum)
-        ctx.cancel()
-
-    for signum in SIGNALS:
-        loop.add_signal_handler(signum, on_signal, signum)
-    results: list[ProbeResult] = []
-    try:
-        plan.on_start()
-        while True:
-            results = await scan(plan.targets, workers=plan.workers, timeout=plan.timeout,
-                                 ctx=ctx, on_result=plan.on_result)
-            if ctx.done or plan.interval is None:
-                break
-            plan.on_round(results)
-            await ctx.sleep(plan.interval)
-    except Canceled:
-        pass
-    finally:
-        for signum in SIGNALS:
-            loop.remove_signal_handler(signum)
-    return results
-
-
-async def _drive_trio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
-    import trio
-
-    from patterns.context.on_trio import background
-    from patterns.probe.on_trio import scan
-
-    ctx = background().with_cancel()
-    results: list[ProbeResult] = []
-    async with trio.open_nursery() as nursery:
-        # start(), not start_soon(): the receiver is open before the first probe.
-        await nursery.start(_watch_signals, ctx.cancel, stopped)
-        try:
-            plan.on_start()
-            while True:
-                results = await scan(plan.targets, workers=plan.workers,
-                                     timeout=plan.timeout, ctx=ctx, on_result=plan.on_result)
-                if ctx.done or plan.interval is None:
                     break
                 plan.on_round(results)
-                await ctx.sleep(plan.interval)
-        except Canceled:
-            pass
-        finally:
-            nursery.cancel_scope.cancel()  # the watcher's work is done
-    return results
+                ctx.sleep(plan.interval)
+    return results, _signal_of(ctx.cause)
 
 
-async def _watch_signals(cancel: Callable[[], None], stopped: _Stopped, *,
-                         task_status: trio.TaskStatus[None]) -> None:
-    import trio
+async def _drive_asyncio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    from patterns.context.on_asyncio import notify_context
+    from patterns.probe.on_asyncio import scan
 
-    with trio.open_signal_receiver(*SIGNALS) as received:
-        task_status.started()
-        async for signum in received:
-            stopped.stop(signum)
-            cancel()
+    results: list[ProbeResult] = []
+    current = _Round(plan)
+    try:
+        async with notify_context() as ctx:
+            plan.on_start()
+            with contextlib.suppress(Canceled):
+                while True:
+                    current.begin()
+                    results = await scan(plan.targets, workers=plan.workers,
+                                         timeout=plan.timeout, ctx=ctx,
+                                         on_result=current.on_result)
+                    if ctx.done or plan.interval is None:
+                        break
+                    plan.on_round(results)
+                    await ctx.sleep(plan.interval)
+    except Signaled as stop:  # a second signal: the round was cut short
+        return current.cut_short(), stop.signal
+    return results, _signal_of(ctx.cause)
+
+
+async def _drive_trio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    from patterns.context.on_trio import notify_context
+    from patterns.probe.on_trio import scan
+
+    results: list[ProbeResult] = []
+    current = _Round(plan)
+    try:
+        async with notify_context() as ctx:
+            plan.on_start()
+            with contextlib.suppress(Canceled):
+                while True:
+                    current.begin()
+                    results = await scan(plan.targets, workers=plan.workers,
+                                         timeout=plan.timeout, ctx=ctx,
+                                         on_result=current.on_result)
+                    if ctx.done or plan.interval is None:
+                        break
+                    plan.on_round(results)
+                    await ctx.sleep(plan.interval)
+    except Signaled as stop:  # a second signal: the round was cut short
+        return current.cut_short(), stop.signal
+    return results, _signal_of(ctx.cause)
 
 
 @contextlib.contextmanager
@@ -392,10 +343,9 @@ def _fleet(args: argparse.Namespace) -> int:
         finally:
             fleet.close()
         return EXIT_OK
-    stopped = _Stopped()
-    # The handler only records the signal: the main thread polls for it, so no lock is
-    # ever taken inside a handler (an Event's set() would take one).
-    with _signal_handlers(lambda signum, frame: stopped.stop(signum)):
+    from patterns.context.on_threads import notify_context
+
+    with notify_context() as ctx:
         if not _started(fleet):
             return EXIT_UNHEALTHY
         try:
@@ -407,11 +357,12 @@ def _fleet(args: argparse.Namespace) -> int:
                                  f"{exc.strerror or exc}") from None
             print(f"fleet of {args.hosts} hosts ({profile}, seed {args.seed}) running; "
                   f"hosts file {args.targets_out}; Ctrl-C to stop", file=sys.stderr, flush=True)
-            while stopped.signum is None:
-                time.sleep(0.1)
+            ctx.wait()  # until a signal cancels it
         finally:
             fleet.close()
-    return 128 + stopped.signum  # stopped by a signal, like every command: 130 or 143
+    signum = _signal_of(ctx.cause)
+    assert signum is not None  # nothing else ends the wait
+    return 128 + signum  # stopped by a signal, like every command: 130 or 143
 
 
 def _started(fleet: Fleet) -> bool:
@@ -490,23 +441,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from patterns.context.on_threads import notify_context
     from patterns.probe.compare import RoundRunner, compare
     from patterns.probe.compare.report import as_markdown, as_table
 
-    runner, stopped = RoundRunner(), _Stopped()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopped.stop(signum)
-        runner.stop()  # kills the round running: its process is no use half done
-
+    runner = RoundRunner()
     settings = {"hosts": args.hosts, "workers": args.workers, "rounds": args.rounds,
                 "seed": args.seed, "timeout": args.timeout}
     profiles = [args.profile]
     if args.format == "markdown" and args.profile != "hostile":
         profiles.append("hostile")  # the written comparison tells how failure went too
     comparisons = []
-    with _signal_handlers(on_signal), _progress(len(profiles) * args.rounds * len(RUNTIMES),
-                                                "rounds") as advance:
+    with notify_context() as ctx, _progress(len(profiles) * args.rounds * len(RUNTIMES),
+                                            "rounds") as advance:
+        # A signal kills the round running (from notify_context's thread): its process
+        # is no use half done, and every later round refuses to start.
+        ctx.after_cancel(runner.stop)
         # Said once the handlers are in place: from here on a signal stops it cleanly.
         rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
         print(f"comparing {', '.join(RUNTIMES)}: {args.hosts} hosts "
@@ -518,8 +468,11 @@ def _compare(args: argparse.Namespace) -> int:
                                            on_round=advance, **settings))
             except (ValueError, RuntimeError) as exc:
                 raise InputError(f"compare: {exc}") from None
-            if stopped.signum is not None:
+            if ctx.done:
                 break
+    signum = _signal_of(ctx.cause)
+    for each in comparisons:
+        each.stopped_by = signum
     main = comparisons[0]
     if main.rounds_done:
         if args.format == "json":
@@ -533,10 +486,10 @@ def _compare(args: argparse.Namespace) -> int:
             sys.stdout.write(as_markdown(main, command=command, hostile=hostile))
         else:
             sys.stdout.write(as_table(main))
-    if stopped.signum is not None:
-        print(f"interrupted by {signal.Signals(stopped.signum).name} after "
+    if signum is not None:
+        print(f"interrupted by {signal.Signals(signum).name} after "
               f"{main.rounds_done} of {args.rounds} rounds", file=sys.stderr)
-        return 128 + stopped.signum
+        return 128 + signum
     wrong = any(f.correct < f.hosts for c in comparisons for f in c.runtimes.values())
     return EXIT_UNHEALTHY if wrong else EXIT_OK
 

@@ -161,8 +161,9 @@ class Comparison:
 
 
 class RoundRunner:
-    """Runs round processes one at a time; :meth:`stop` ends the one running (from a
-    signal handler) and every later :meth:`run` refuses to start."""
+    """Runs round processes one at a time; :meth:`stop` ends the one running (from
+    another thread: ``notify_context``'s, on a signal) and every later :meth:`run`
+    refuses to start."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
@@ -170,8 +171,9 @@ class RoundRunner:
 
     def stop(self) -> None:
         self.stopped = True
-        if self._process is not None:
-            self._process.kill()
+        process = self._process  # read once: run() may let go of it meanwhile
+        if process is not None:
+            process.kill()
 
     def run(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """The child's report, or ``None`` if it was stopped."""
