@@ -12,7 +12,10 @@ Commands (``--help`` on each lists its flags and defaults):
   the requests per second the fleet sustains (the ``ideal`` fleet, unless ``--profile``
   says otherwise);
 - ``serve --port 9100 --targets FILE --interval S --runtime R``: probe every ``S``
-  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``;
+  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``; its
+  server (:mod:`patterns.probe.serve`, in the same runtime) also answers
+  ``/probe?target=URL`` with one probe's result as JSON, a probe that stops when the
+  client hangs up;
 - ``compare --hosts N --workers N --profile P --rounds N --format
   {table,json,markdown}``: scan one simulated fleet in all three runtimes, interleaved,
   and compare them (:mod:`patterns.probe.compare`). Exit 0, or 1 if a runtime
@@ -44,8 +47,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import math
 import signal
+import socket
 import sys
 import threading
 import time
@@ -149,7 +154,12 @@ class Plan:
     ``timeout`` seconds; once, or with ``interval`` a new round that many seconds after
     each one ends, until a signal. ``on_start()`` is called once the signal handlers are
     in place and before the first probe; ``on_result(result)`` as each probe finishes;
-    ``on_round(results)`` as each round that a signal did not cut short ends."""
+    ``on_round(results)`` as each round that a signal did not cut short ends.
+
+    ``beside(ctx)``, if given, runs beside the rounds, in the same runtime and under
+    the rounds' context (``serve``'s HTTP server): a function in threads, which gets a
+    thread of its own, an async function in asyncio and trio, which gets a task. It
+    must return once ``ctx`` is cancelled, which happens when the rounds end."""
 
     targets: list[Target]
     workers: int
@@ -158,6 +168,7 @@ class Plan:
     on_start: Callable[[], object] = lambda: None
     on_result: Callable[[ProbeResult], object] | None = None
     on_round: Callable[[list[ProbeResult]], object] = lambda results: None
+    beside: Callable[[Any], Any] | None = None
 
 
 class _Stopped:
@@ -229,13 +240,28 @@ def _drive_threads(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
         stopped.stop(signum)
         ctx.cancel()  # the probes' sockets are shut down here, which wakes them
 
+    def beside() -> None:
+        assert plan.beside is not None
+        try:
+            plan.beside(ctx)
+        except BaseException as exc:  # a bug: re-raised in the main thread below
+            failure.append(exc)
+            ctx.cancel(exc)  # and the rounds stop for it
+
     with _signal_handlers(on_signal):
         plan.on_start()
         helper = threading.Thread(target=rounds, name="patterns.probe scan")
         helper.start()
+        server = None
+        if plan.beside is not None:
+            server = threading.Thread(target=beside, name="patterns.probe beside")
+            server.start()
         # join() waits on a lock, which a signal interrupts on POSIX: the handler runs
         # here at once, and the join goes on waiting for the scan to wind down.
         helper.join()
+        ctx.cancel()  # the rounds are over: so is what ran beside them
+        if server is not None:
+            server.join()
     if failure:
         raise failure[0]
     return results
@@ -256,16 +282,23 @@ async def _drive_asyncio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
         loop.add_signal_handler(signum, on_signal, signum)
     results: list[ProbeResult] = []
     try:
-        plan.on_start()
-        while True:
-            results = await scan(plan.targets, workers=plan.workers, timeout=plan.timeout,
-                                 ctx=ctx, on_result=plan.on_result)
-            if ctx.done or plan.interval is None:
-                break
-            plan.on_round(results)
-            await ctx.sleep(plan.interval)
-    except Canceled:
-        pass
+        async with asyncio.TaskGroup() as tg:
+            if plan.beside is not None:
+                tg.create_task(plan.beside(ctx))
+            try:
+                plan.on_start()
+                while True:
+                    results = await scan(plan.targets, workers=plan.workers,
+                                         timeout=plan.timeout, ctx=ctx,
+                                         on_result=plan.on_result)
+                    if ctx.done or plan.interval is None:
+                        break
+                    plan.on_round(results)
+                    await ctx.sleep(plan.interval)
+            except Canceled:
+                pass
+            finally:
+                ctx.cancel()  # the rounds are over: so is what ran beside them
     finally:
         for signum in SIGNALS:
             loop.remove_signal_handler(signum)
@@ -283,6 +316,8 @@ async def _drive_trio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
     async with trio.open_nursery() as nursery:
         # start(), not start_soon(): the receiver is open before the first probe.
         await nursery.start(_watch_signals, ctx.cancel, stopped)
+        if plan.beside is not None:
+            nursery.start_soon(plan.beside, ctx)
         try:
             plan.on_start()
             while True:
@@ -295,6 +330,7 @@ async def _drive_trio(plan: Plan, stopped: _Stopped) -> list[ProbeResult]:
         except Canceled:
             pass
         finally:
+            ctx.cancel()  # the rounds are over: so is what ran beside them
             nursery.cancel_scope.cancel()  # the watcher's work is done
     return results
 
@@ -453,22 +489,25 @@ def _measure_fleet(fleet: Fleet, args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from prometheus_client import start_http_server
+    from patterns.probe.serve import App
 
     targets = read_targets(args.targets)
     metrics = Metrics()
+    family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
     try:
-        server, thread = start_http_server(args.port, addr=args.bind, registry=metrics.registry)
+        listener = socket.create_server((args.bind, args.port), family=family)
     except OSError as exc:
         raise InputError(f"cannot listen on {args.bind}:{args.port}: "
                          f"{exc.strerror or exc}") from None
-    try:
-        port = server.server_address[1]  # the one the kernel chose, for --port 0
+    with listener:
+        port = listener.getsockname()[1]  # the one the kernel chose, for --port 0
+        app = App(metrics.registry, timeout=args.timeout)
+        server = importlib.import_module(f"patterns.probe.serve.on_{args.runtime}")
 
         def on_start() -> None:
-            print(f"serving http://{args.bind}:{port}/metrics: probing {len(targets)} "
-                  f"targets every {args.interval:g} s with {args.runtime}",
-                  file=sys.stderr, flush=True)
+            print(f"serving http://{args.bind}:{port}/metrics and /probe?target=URL: "
+                  f"probing {len(targets)} targets every {args.interval:g} s with "
+                  f"{args.runtime}", file=sys.stderr, flush=True)
 
         # Each result updates its gauges at once, so a scrape mid-round sees fresh ones.
         rounds = iter(range(1, sys.maxsize))
@@ -480,12 +519,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         plan = Plan(targets, args.workers, args.timeout, interval=args.interval,
                     on_start=on_start, on_result=lambda result: metrics.update([result]),
-                    on_round=on_round)
+                    on_round=on_round, beside=lambda ctx: server.serve(ctx, listener, app))
         _, signum = drive(args.runtime, plan)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     return EXIT_OK if signum is None else 128 + signum
 
 
