@@ -84,8 +84,10 @@ async def run_until_hangup(ctx: Context, client: socket.socket,
     :class:`~patterns.probe.serve.ClientGone` as its cause, when ``client`` (a
     non-blocking socket) hangs up: it reaches end of file or is reset. Bytes the client
     sends meanwhile are not a hang-up (they are read and dropped). Returns what ``afn``
-    returns and raises what it raises; ``afn`` runs inside ``work.scope()``, so it is
-    interrupted wherever it waits, and a hang-up raises ``Canceled``.
+    returns and raises what it raises. ``afn`` must honour ``work``, as the probe does
+    (its ``work.scope()`` interrupts it wherever it waits, and a hang-up raises
+    ``Canceled``); a scope here, around it, would be the outermost one at the deadline
+    too, and turn the probe's ``timeout`` result into ``DeadlineExceeded``.
 
     The watcher is a task beside ``afn`` in a ``TaskGroup``, cancelled when ``afn``
     ends. Go counterpart: the background read that ``net/http``'s server keeps on a
@@ -96,8 +98,7 @@ async def run_until_hangup(ctx: Context, client: socket.socket,
     async with asyncio.TaskGroup() as tg:
         watcher = tg.create_task(_watch(client, work))
         try:
-            async with work.scope():
-                value = await afn(work)
+            value = await afn(work)
         except Exception as exc:  # raised below, itself, not in an ExceptionGroup
             failure = exc
         finally:
