@@ -19,9 +19,7 @@ joined before the call returns.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
