@@ -9,7 +9,9 @@ same run, on the same machine, minutes apart: absolute times move from machine t
 machine and run to run far more than that. The target is ours within 1.5x of each
 baseline, unless ``TARGETS`` says otherwise for the group (1.3x for the worker pool
 and the channels; for whole probe scans, 1.05x the plain tools' wall time and 1.0x
-aiometer's), and for probe scans an efficiency of at least ``EFFICIENCY``.
+aiometer's), and for probe scans an efficiency of at least ``EFFICIENCY``. A group
+whose rounds a contract bounds (``serve-disconnect``: a hang-up reaches the probe's host
+within 0.5 s) says its slowest round beside the bound.
 
 Benchmarks are named ``runtime-implementation`` (``threads-patterns``,
 ``threads-native``). The baselines ours is held to are ``native`` and, where a group has
@@ -112,6 +114,7 @@ def report(data: dict[str, Any]) -> list[str]:
                                   f"{other / ours:.1f}x {runtime}-patterns, "
                                   f"{other - ours:+.1f} µs per {op}")
             extras += _efficiency(group, runtime, impls)
+            extras += _bound(runtime, impls)
         lines += extras
     return lines
 
@@ -128,6 +131,15 @@ def _efficiency(group: str, runtime: str, impls: dict[str, Any]) -> list[str]:
         f"  (target >= {least}: {'ok' if ours >= least else 'UNDER TARGET'})"
     return [f"  {runtime} efficiency: " + ", ".join(
         f"{impl} {value:.2f}" for impl, value in figures.items()) + verdict]
+
+
+def _bound(runtime: str, impls: dict[str, Any]) -> list[str]:
+    """A contract's bound on every round (``extra_info["bound_s"]``: the hang-up's 0.5 s),
+    against the slowest round."""
+    return [f"  {runtime}-{impl}: slowest of {b['stats']['rounds']} rounds "
+            f"{b['stats']['max'] * 1e6:,.0f} µs; the bound is {b['extra_info']['bound_s']} s: "
+            f"{'ok' if b['stats']['max'] <= b['extra_info']['bound_s'] else 'OVER THE BOUND'}"
+            for impl, b in impls.items() if "bound_s" in b["extra_info"]]
 
 
 def _alone(runtime: str, impl: str, bench: dict[str, Any], op: str) -> str:

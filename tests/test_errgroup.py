@@ -15,6 +15,7 @@ Task functions are written once as ``async def`` and given to ``g.go`` through
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 
 import anyio
 import pytest
+import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from runtimes import Runtime, background
@@ -540,6 +542,42 @@ def test_cancelling_the_parent_cancels_the_group_ctx(rt: Runtime) -> None:
         assert isinstance(g.ctx.err, Canceled)
 
     rt.run(scenario)
+
+
+def test_a_task_cancelled_inside_its_own_nursery_is_no_error(rt: Runtime) -> None:
+    """A task with a task group of its own (a nursery, a ``TaskGroup``), stopped with
+    the group: trio's nursery raises the cancellations as an ExceptionGroup of
+    ``Cancelled``, which is a cancellation still, never the group's error."""
+    if not rt.is_async:
+        pytest.skip(NO_NATIVE_CANCEL)
+
+    async def scenario(rt: Runtime) -> BaseException | None:
+        parent = background(rt).with_cancel()
+        started = rt.event()
+
+        async def with_a_group_of_its_own() -> None:
+            if rt.name == "trio":  # the runtime's own, not anyio's, which differs here
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(trio.sleep_forever)
+                    started.set()
+                    await trio.sleep_forever()
+            else:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(asyncio.Event().wait())
+                    started.set()
+                    await asyncio.Event().wait()
+
+        try:
+            async with rt.enter(group(rt, parent)) as g:
+                await rt.call(g.go, with_a_group_of_its_own)
+                await started.wait()
+                parent.cancel()
+        except BaseException as exc:  # what the group raised, to look at
+            return exc
+        return None
+
+    raised = rt.run(scenario)
+    assert raised is None or isinstance(raised, Canceled), f"the group raised {raised!r}"
 
 
 def test_the_group_ctx_is_cancelled_when_the_group_finishes(rt: Runtime) -> None:

@@ -312,7 +312,7 @@ def scrape(port: int) -> str:
         connection.close()
 
 
-@pytest.mark.parametrize("runtime", ["threads", "trio"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_serve_exports_the_gauges_over_http(standard: tuple[Fleet, Path], runtime: str) -> None:
     fleet, path = standard
     process = start_cli("serve", "--port", "0", "--targets", str(path), "--interval", "0.2",

@@ -126,13 +126,21 @@ class Group(GroupCore):
     async def _run(self, afn: Callable[..., Awaitable[object]], args: Any, kwargs: Any) -> None:
         try:
             await afn(*args, **kwargs)
-        except trio.Cancelled:
-            raise  # stopped by g.ctx or from outside: never this task's failure
-        except BaseException as exc:  # kept, and raised by wait() and the block
-            self._fail(exc)
+        except BaseException as exc:
+            if _cancelled(exc):
+                raise  # stopped by g.ctx or from outside: never this task's failure
+            self._fail(exc)  # kept, and raised by wait() and the block
         finally:
             if self._limit is not None:
                 self._limit.release()
             self._running -= 1
             if not self._running:
                 self._idle.set()
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is trio's cancellation: a ``Cancelled``, or a group of nothing
+    else (what a task's own nursery raises when the task is cancelled inside it)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)

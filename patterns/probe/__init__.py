@@ -21,7 +21,9 @@ This package is the runtime-neutral core, which does no I/O of its own:
 ``probe(ctx, target)`` and ``scan(targets, *, workers, timeout)``; only the one you name
 is imported. The deadline is one for the whole probe (connect, send, every read), taken
 from the probe's context, never a timeout per ``recv``: a host that drips one byte a
-second would renew a per-read timeout forever.
+second would renew a per-read timeout forever. :mod:`patterns.probe.serve`, the HTTP
+server of the ``serve`` command, is built on the drivers: a probe asked for over HTTP,
+stopped when its client hangs up.
 """
 
 from __future__ import annotations

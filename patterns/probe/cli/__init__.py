@@ -12,7 +12,10 @@ Commands (``--help`` on each lists its flags and defaults):
   the requests per second the fleet sustains (the ``ideal`` fleet, unless ``--profile``
   says otherwise);
 - ``serve --port 9100 --targets FILE --interval S --runtime R``: probe every ``S``
-  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``;
+  seconds and export per-target gauges at ``http://127.0.0.1:9100/metrics``; its
+  server (:mod:`patterns.probe.serve`, in the same runtime) also answers
+  ``/probe?target=URL`` with one probe's result as JSON, a probe that stops when the
+  client hangs up;
 - ``compare --hosts N --workers N --profile P --rounds N --format
   {table,json,markdown}``: scan one simulated fleet in all three runtimes, interleaved,
   and compare them (:mod:`patterns.probe.compare`). Exit 0, or 1 if a runtime
@@ -41,8 +44,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import math
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -140,7 +145,12 @@ class Plan:
     ``timeout`` seconds; once, or with ``interval`` a new round that many seconds after
     each one ends, until a signal. ``on_start()`` is called once the signal handlers are
     in place and before the first probe; ``on_result(result)`` as each probe finishes;
-    ``on_round(results)`` as each round that a signal did not cut short ends."""
+    ``on_round(results)`` as each round that a signal did not cut short ends.
+
+    ``beside(ctx)``, if given, runs beside the rounds, in the same runtime and under
+    the rounds' context (``serve``'s HTTP server): a function in threads, which gets a
+    thread of its own, an async function in asyncio and trio, which gets a task. It
+    must return once ``ctx`` is cancelled, which happens when the rounds end."""
 
     targets: list[Target]
     workers: int
@@ -149,6 +159,7 @@ class Plan:
     on_start: Callable[[], object] = lambda: None
     on_result: Callable[[ProbeResult], object] | None = None
     on_round: Callable[[list[ProbeResult]], object] = lambda results: None
+    beside: Callable[[Any], Any] | None = None
 
 
 def drive(runtime: str, plan: Plan) -> tuple[list[ProbeResult], int | None]:
@@ -194,22 +205,48 @@ def _signal_of(cause: BaseException | None) -> int | None:
 
 
 def _drive_threads(plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    import threading
+
     from patterns.context.on_threads import notify_context
     from patterns.probe.on_threads import scan
 
     results: list[ProbeResult] = []
+    failure: list[BaseException] = []
     # The scan runs in the main thread, which the handler interrupts: notify_context's
     # handler takes no lock, and its own thread does the cancelling.
     with notify_context() as ctx:
+        # What runs beside the rounds has a context of its own, cancelled when they end,
+        # so that the rounds' end is never mistaken for a signal.
+        beside_ctx = ctx.with_cancel()
+
+        def beside() -> None:
+            assert plan.beside is not None
+            try:
+                plan.beside(beside_ctx)
+            except BaseException as exc:  # a bug: re-raised in the main thread below
+                failure.append(exc)
+                ctx.cancel(exc)  # and the rounds stop for it
+
+        server = None
+        if plan.beside is not None:
+            server = threading.Thread(target=beside, name="patterns.probe beside")
+            server.start()
         plan.on_start()
-        with contextlib.suppress(Canceled):  # ctx.sleep between rounds, on a signal
-            while True:
-                results = scan(plan.targets, workers=plan.workers, timeout=plan.timeout,
-                               ctx=ctx, on_result=plan.on_result)
-                if ctx.done or plan.interval is None:
-                    break
-                plan.on_round(results)
-                ctx.sleep(plan.interval)
+        try:
+            with contextlib.suppress(Canceled):  # ctx.sleep between rounds, on a signal
+                while True:
+                    results = scan(plan.targets, workers=plan.workers,
+                                   timeout=plan.timeout, ctx=ctx, on_result=plan.on_result)
+                    if ctx.done or plan.interval is None:
+                        break
+                    plan.on_round(results)
+                    ctx.sleep(plan.interval)
+        finally:
+            beside_ctx.cancel()  # the rounds are over: so is what ran beside them
+            if server is not None:
+                server.join()
+    if failure:
+        raise failure[0]
     return results, _signal_of(ctx.cause)
 
 
@@ -220,42 +257,56 @@ async def _drive_asyncio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
     results: list[ProbeResult] = []
     current = _Round(plan)
     try:
-        async with notify_context() as ctx:
+        async with notify_context() as ctx, asyncio.TaskGroup() as tg:
+            beside_ctx = ctx.with_cancel()  # as in threads: the rounds' end is no signal
+            if plan.beside is not None:
+                tg.create_task(plan.beside(beside_ctx))
             plan.on_start()
-            with contextlib.suppress(Canceled):
-                while True:
-                    current.begin()
-                    results = await scan(plan.targets, workers=plan.workers,
-                                         timeout=plan.timeout, ctx=ctx,
-                                         on_result=current.on_result)
-                    if ctx.done or plan.interval is None:
-                        break
-                    plan.on_round(results)
-                    await ctx.sleep(plan.interval)
+            try:
+                with contextlib.suppress(Canceled):
+                    while True:
+                        current.begin()
+                        results = await scan(plan.targets, workers=plan.workers,
+                                             timeout=plan.timeout, ctx=ctx,
+                                             on_result=current.on_result)
+                        if ctx.done or plan.interval is None:
+                            break
+                        plan.on_round(results)
+                        await ctx.sleep(plan.interval)
+            finally:
+                beside_ctx.cancel()  # the rounds are over: so is what ran beside them
     except Signaled as stop:  # a second signal: the round was cut short
         return current.cut_short(), stop.signal
     return results, _signal_of(ctx.cause)
 
 
 async def _drive_trio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    import trio
+
     from patterns.context.on_trio import notify_context
     from patterns.probe.on_trio import scan
 
     results: list[ProbeResult] = []
     current = _Round(plan)
     try:
-        async with notify_context() as ctx:
+        async with notify_context() as ctx, trio.open_nursery() as nursery:
+            beside_ctx = ctx.with_cancel()  # as in threads: the rounds' end is no signal
+            if plan.beside is not None:
+                nursery.start_soon(plan.beside, beside_ctx)
             plan.on_start()
-            with contextlib.suppress(Canceled):
-                while True:
-                    current.begin()
-                    results = await scan(plan.targets, workers=plan.workers,
-                                         timeout=plan.timeout, ctx=ctx,
-                                         on_result=current.on_result)
-                    if ctx.done or plan.interval is None:
-                        break
-                    plan.on_round(results)
-                    await ctx.sleep(plan.interval)
+            try:
+                with contextlib.suppress(Canceled):
+                    while True:
+                        current.begin()
+                        results = await scan(plan.targets, workers=plan.workers,
+                                             timeout=plan.timeout, ctx=ctx,
+                                             on_result=current.on_result)
+                        if ctx.done or plan.interval is None:
+                            break
+                        plan.on_round(results)
+                        await ctx.sleep(plan.interval)
+            finally:
+                beside_ctx.cancel()  # the rounds are over: so is what ran beside them
     except Signaled as stop:  # a second signal: the round was cut short
         return current.cut_short(), stop.signal
     return results, _signal_of(ctx.cause)
@@ -404,22 +455,25 @@ def _measure_fleet(fleet: Fleet, args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from prometheus_client import start_http_server
+    from patterns.probe.serve import App
 
     targets = read_targets(args.targets)
     metrics = Metrics()
+    family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
     try:
-        server, thread = start_http_server(args.port, addr=args.bind, registry=metrics.registry)
+        listener = socket.create_server((args.bind, args.port), family=family)
     except OSError as exc:
         raise InputError(f"cannot listen on {args.bind}:{args.port}: "
                          f"{exc.strerror or exc}") from None
-    try:
-        port = server.server_address[1]  # the one the kernel chose, for --port 0
+    with listener:
+        port = listener.getsockname()[1]  # the one the kernel chose, for --port 0
+        app = App(metrics.registry, timeout=args.timeout)
+        server = importlib.import_module(f"patterns.probe.serve.on_{args.runtime}")
 
         def on_start() -> None:
-            print(f"serving http://{args.bind}:{port}/metrics: probing {len(targets)} "
-                  f"targets every {args.interval:g} s with {args.runtime}",
-                  file=sys.stderr, flush=True)
+            print(f"serving http://{args.bind}:{port}/metrics and /probe?target=URL: "
+                  f"probing {len(targets)} targets every {args.interval:g} s with "
+                  f"{args.runtime}", file=sys.stderr, flush=True)
 
         # Each result updates its gauges at once, so a scrape mid-round sees fresh ones.
         rounds = iter(range(1, sys.maxsize))
@@ -431,12 +485,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         plan = Plan(targets, args.workers, args.timeout, interval=args.interval,
                     on_start=on_start, on_result=lambda result: metrics.update([result]),
-                    on_round=on_round)
+                    on_round=on_round, beside=lambda ctx: server.serve(ctx, listener, app))
         _, signum = drive(args.runtime, plan)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     return EXIT_OK if signum is None else 128 + signum
 
 

@@ -1,0 +1,60 @@
+"""Chapter 11, threads: run a handler's work under a context the client's hang-up cancels.
+
+BUGGY (watcher-leaks): the watcher is never ended: it outlives the call.
+
+Go's ``net/http`` cancels ``r.Context()`` when the client's connection closes: a
+background read on the connection sees end of file while the handler runs::
+
+    func handler(w http.ResponseWriter, r *http.Request) {
+        result, err := probe(r.Context(), target)  // stops when the client leaves
+        ...
+    }
+
+Here that is ``run_until_hangup(ctx, client, fn)``. A thread waits on one thing at a
+time, and the handler's thread is inside ``fn``: the hang-up is watched from a second
+thread, blocked in ``client.recv``. When ``fn`` ends first, nothing interrupts that
+thread: shutting down the socket's read side wakes its ``recv`` (on Linux), and it is
+joined before the call returns.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from patterns.context.on_threads import Context
+from patterns.probe.serve import ClientGone
+
+__all__ = ["run_until_hangup"]
+
+CHUNK = 65536
+T = TypeVar("T")
+
+
+def run_until_hangup(ctx: Context, client: socket.socket, fn: Callable[[Context], T]) -> T:
+    """``fn(work)``, ``work`` a child of ``ctx`` cancelled with ``ClientGone`` as its
+    cause when ``client`` reaches end of file or is reset; returns what ``fn`` returns
+    and raises what it raises."""
+    work = ctx.with_cancel()
+    watcher = threading.Thread(target=_watch, args=(client, work), name="hang-up watcher")
+    watcher.start()
+    try:
+        return fn(work)
+    finally:
+        work.cancel()  # but the watcher is left blocked in recv()
+
+
+def _watch(client: socket.socket, work: Context) -> None:
+    while True:
+        try:
+            data = client.recv(CHUNK)
+        except TimeoutError:  # the socket's own timeout: quiet is not gone
+            continue
+        except OSError:  # a reset: as gone as a close
+            data = b""
+        if not data:  # end of file: the client hung up
+            work.cancel(ClientGone("the client closed its connection"))
+            return
+        # anything else (a pipelined request) is not a hang-up: read on
