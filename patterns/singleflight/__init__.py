@@ -15,7 +15,9 @@ members; they differ in who runs the call and who may stop waiting for it:
   cancelled when its last caller has left: nobody wants the answer any more.
 
 ``forget(key)`` makes the next ``do(key)`` start a new call even while one is in flight,
-whose callers still get its result (Go's ``Forget``).
+whose callers still get its result (Go's ``Forget``). Go's ``DoChan`` is there so that
+a caller can stop waiting; here every caller that may leave does so through its ``ctx``
+(and, in asyncio and trio, by being cancelled), so ``do`` is the one entry point.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ class CallCancelled(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SingleflightStatistics:
-    """What ``Group.statistics()`` reports: the ``keys`` whose call in flight a
-    ``do(key)`` would join, and the ``callers`` sharing those calls (threads: the caller
-    running ``fn`` too). Forgotten calls are no longer any key's, and not counted."""
+    """What ``Group.statistics()`` reports (Go has none; trio's primitives do): the
+    ``keys`` whose call in flight a ``do(key)`` would join, and the ``callers`` sharing
+    those calls (threads: the caller running ``fn`` too). Forgotten calls are no longer
+    any key's, and not counted."""
 
     keys: int
     callers: int

@@ -64,7 +64,8 @@ class Flights:
             self._calls.pop(key, None)
 
     def statistics(self) -> SingleflightStatistics:
-        """A snapshot: the keys with a call in flight, and the callers sharing them."""
+        """A snapshot: the keys with a call in flight, and the callers sharing them (Go
+        has none: trio's primitives have ``statistics()``, and so do ours)."""
         with self._lock:
             return SingleflightStatistics(len(self._calls),
                                           sum(c.callers for c in self._calls.values()))

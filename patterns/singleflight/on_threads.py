@@ -11,7 +11,9 @@ itself, on its own thread, and cannot leave early, whatever its ``ctx`` does; th
 callers who join it sleep, each on an event of its own, which the end of the call or
 the end of their ``ctx`` sets. A waiter whose ``ctx`` ends leaves and raises
 ``ctx.err``; the call goes on for the others. Go's ``DoChan`` is what a Go caller uses
-to stop waiting; here that is the ``ctx``.
+to stop waiting; here that is the ``ctx``. Every caller raises the call's own exception
+object; raised in several threads at once, its one ``__traceback__`` may show another
+caller's frames: the price of the same object everywhere.
 """
 
 from __future__ import annotations
