@@ -24,12 +24,14 @@ from patterns.ratelimit import Reservation
 class Grant:
     """One reservation as the bucket keeps it (Go's ``Reservation`` minus its limiter):
     whether it is ``ok``, the ``n`` tokens it holds (0 once given back, and at an
-    unlimited rate, where it takes none), when it may act (``act_at``), and the ``rate``
-    it was reserved at, which a cancel counts with."""
+    unlimited rate, where it takes none), when it may act (``act_at``) and how long
+    after its reserving that is (``delay``: ``math.inf`` if not ``ok``), and the
+    ``rate`` it was reserved at, which a cancel counts with."""
 
     ok: bool
     n: int
     act_at: float
+    delay: float
     rate: float
 
 
@@ -64,7 +66,7 @@ class Bucket:
     def advance(self, now: float) -> float:
         """The tokens there would be at ``now``: refilled since ``last``, never past
         ``burst``. Changes nothing (Go ``advance``)."""
-        if math.isinf(self.rate):
+        if self.rate == math.inf:
             return float(self.burst)
         gained = (now - self.last) * self.rate if now > self.last and self.rate else 0.0
         return min(float(self.burst), self.tokens + gained)
@@ -76,15 +78,19 @@ class Bucket:
         ``act_by=now`` is ``allow``: now or never. The count goes negative when
         tokens are promised ahead; the grant's ``act_at`` is when the debt is paid.
         """
-        if math.isinf(self.rate):
-            return Grant(True, 0, now, self.rate)
+        if self.rate == math.inf:
+            return Grant(True, 0, now, 0.0, self.rate)
         tokens = self.advance(now) - n
-        paid_off = -tokens / self.rate if self.rate else math.inf  # the debt's seconds
-        act_at = now if tokens >= 0 else now + paid_off
-        if n > self.burst or act_at > act_by or math.isinf(act_at):
-            return Grant(False, 0, math.inf, self.rate)
-        self.last, self.tokens, self.last_event = now, tokens, act_at
-        return Grant(True, n, act_at, self.rate)
+        delay = 0.0 if tokens >= 0 else self.seconds_for(-tokens)
+        if n > self.burst or now + delay > act_by or delay == math.inf:
+            return Grant(False, 0, math.inf, math.inf, self.rate)
+        self.last, self.tokens, self.last_event = now, tokens, now + delay
+        return Grant(True, n, now + delay, delay, self.rate)
+
+    def seconds_for(self, tokens: float) -> float:
+        """How long ``tokens`` take to come at ``rate``: never, at rate 0 (Go
+        ``durationFromTokens``)."""
+        return tokens / self.rate if self.rate else math.inf
 
     def cancel(self, grant: Grant, now: float) -> bool:
         """Give back what ``grant`` holds at ``now`` (Go ``CancelAt``); return whether
@@ -97,7 +103,7 @@ class Bucket:
         n, grant.n = grant.n, 0
         if grant.act_at < now:
             return False
-        if n == 0 or math.isinf(self.rate):
+        if n == 0 or self.rate == math.inf:
             return True
         restore = n - grant.rate * (self.last_event - grant.act_at)
         if restore <= 0:
@@ -187,15 +193,14 @@ class LimiterCore:
         0, a reservation beyond what is left is not ``ok``."""
         self._check(n)
         with self._lock:
-            now = self._now()
-            grant = self._bucket.reserve(now, n)
-        return Reservation(grant.ok, grant.act_at - now, partial(self._give_back, grant))
+            grant = self._bucket.reserve(self._now(), n)
+        return Reservation(grant.ok, grant.delay, partial(self._give_back, grant))
 
     # -- for the runtime modules' wait ------------------------------------------------------
 
     def _check(self, n: int) -> None:
         _check_positive(n)
-        if n > self._bucket.burst and not math.isinf(self._bucket.rate):
+        if n > self._bucket.burst and self._bucket.rate != math.inf:
             raise ValueError(
                 f"{self!r}: n={n} exceeds the burst {self._bucket.burst}: the bucket never "
                 "holds that many (Go's WaitN returns an error)")

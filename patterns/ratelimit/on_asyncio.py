@@ -66,6 +66,8 @@ class Limiter(LimiterCore):
         if ctx is not None:
             ctx.check()
         grant = self._reserve_before(n, None if ctx is None else ctx.deadline)
+        if not grant.delay:  # the tokens are there: no sleep
+            return
         loop = asyncio.get_running_loop()
         try:
             async with ctx.scope() if ctx is not None else contextlib.nullcontext():

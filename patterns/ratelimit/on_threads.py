@@ -59,6 +59,8 @@ class Limiter(LimiterCore):
         if ctx is not None:
             ctx.check()
         grant = self._reserve_before(n, None if ctx is None else ctx.deadline)
+        if not grant.delay:  # the tokens are there: no sleep
+            return
         try:
             while (left := grant.act_at - time.monotonic()) > 0:
                 if ctx is None:

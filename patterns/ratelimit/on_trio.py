@@ -63,7 +63,7 @@ class Limiter(LimiterCore):
             ctx.check()
         await trio.lowlevel.checkpoint_if_cancelled()
         grant = self._reserve_before(n, None if ctx is None else ctx.deadline)
-        if grant.act_at <= trio.current_time():
+        if not grant.delay:  # the tokens are there: no sleep, but still a checkpoint
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
         try:
