@@ -36,6 +36,7 @@ from patterns.context.on_asyncio import Context, background
 from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
 from patterns.probe.http import HttpExchange
 from patterns.probe.icmp import EchoExchange, icmp_socket
+from patterns.ratelimit.on_asyncio import Limiter
 from patterns.workerpool.on_asyncio import WorkerPool
 
 __all__ = ["probe", "scan"]
@@ -46,7 +47,8 @@ CHUNK = 65536  # bytes asked of each read
 
 async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
                ctx: Context | None = None,
-               on_result: Callable[[ProbeResult], object] | None = None) -> list[ProbeResult]:
+               on_result: Callable[[ProbeResult], object] | None = None,
+               rate: float | None = None) -> list[ProbeResult]:
     """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
     return the results in the order of ``targets``.
 
@@ -55,20 +57,32 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
     nothing, and the results of the probes that finished are returned; ``ctx.err``
     says the list is short. Go counterpart: a worker pool of health checks with a
     results channel.
+
+    ``rate`` (probes a second) spaces the probes' starts out: each waits for a token of
+    a ``Limiter(rate)`` (burst 1) under the scan's ``ctx`` before it starts, so at most
+    ``1 + rate * t`` start in any ``t`` seconds, however many workers wait. A probe's
+    ``timeout`` starts once it has its token: the time it queued is not the host's.
     """
     parent = ctx if ctx is not None else background()
+    limiter = None if rate is None else Limiter(rate)
 
     async def probe_job(job: Context, target: Target) -> ProbeResult:
         # The scan's ctx reaches the probe through its job's context (Go's AfterFunc).
         # Handed to the pool instead, a cancel would close the pool under map's submit.
         stop = parent.after(job.cancel)
         try:
-            return await probe(job, target)
+            if limiter is None:
+                return await probe(job, target)
+            await limiter.wait(ctx=job)
+            with job.with_timeout(timeout) as probe_ctx:
+                return await probe(probe_ctx, target)
         finally:
             stop()
 
     finished: dict[int, ProbeResult] = {}
-    async with WorkerPool(probe_job, workers=workers, timeout=timeout) as pool:
+    # Rate-limited, a job is a wait for a token and then the probe, whose deadline it sets.
+    pool_timeout = timeout if limiter is None else None
+    async with WorkerPool(probe_job, workers=workers, timeout=pool_timeout) as pool:
         # Completion order, not ordered=True: a hanging host must not hold back the
         # progress report, nor the submitting of the targets after it.
         async for job in pool.map(targets):

@@ -3,8 +3,9 @@
 Commands (``--help`` on each lists its flags and defaults):
 
 - ``scan --targets FILE --runtime {threads,asyncio,trio} --workers N --timeout S
-  --format {table,json,yaml,prom}``: probe every target of a hosts file and print the
-  results; a progress bar on stderr when it is a terminal;
+  --format {table,json,yaml,prom} [--rate 50/s]``: probe every target of a hosts file
+  and print the results; a progress bar on stderr when it is a terminal; ``--rate``
+  starts at most that many probes a second (:mod:`patterns.ratelimit`);
 - ``check TARGET --timeout S``: probe one target (``tcp://127.0.0.1:22``), print one line;
 - ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
   :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;
@@ -57,6 +58,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from patterns.context import Canceled, Signaled
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
 from patterns.probe.cli.formats import FORMATS, Metrics, line
+from patterns.ratelimit import parse_rate
 from patterns.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
@@ -126,6 +128,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -142,10 +151,11 @@ def _port(text: str) -> int:
 @dataclass
 class Plan:
     """What :func:`drive` runs: ``targets`` probed ``workers`` at a time, each within
-    ``timeout`` seconds; once, or with ``interval`` a new round that many seconds after
-    each one ends, until a signal. ``on_start()`` is called once the signal handlers are
-    in place and before the first probe; ``on_result(result)`` as each probe finishes;
-    ``on_round(results)`` as each round that a signal did not cut short ends.
+    ``timeout`` seconds, at most ``rate`` starting a second if it is given; once, or
+    with ``interval`` a new round that many seconds after each one ends, until a signal.
+    ``on_start()`` is called once the signal handlers are in place and before the first
+    probe; ``on_result(result)`` as each probe finishes; ``on_round(results)`` as each
+    round that a signal did not cut short ends.
 
     ``beside(ctx)``, if given, runs beside the rounds, in the same runtime and under
     the rounds' context (``serve``'s HTTP server): a function in threads, which gets a
@@ -160,6 +170,7 @@ class Plan:
     on_result: Callable[[ProbeResult], object] | None = None
     on_round: Callable[[list[ProbeResult]], object] = lambda results: None
     beside: Callable[[Any], Any] | None = None
+    rate: float | None = None
 
 
 def drive(runtime: str, plan: Plan) -> tuple[list[ProbeResult], int | None]:
@@ -236,7 +247,8 @@ def _drive_threads(plan: Plan) -> tuple[list[ProbeResult], int | None]:
             with contextlib.suppress(Canceled):  # ctx.sleep between rounds, on a signal
                 while True:
                     results = scan(plan.targets, workers=plan.workers,
-                                   timeout=plan.timeout, ctx=ctx, on_result=plan.on_result)
+                                   timeout=plan.timeout, ctx=ctx, on_result=plan.on_result,
+                                   rate=plan.rate)
                     if ctx.done or plan.interval is None:
                         break
                     plan.on_round(results)
@@ -268,7 +280,7 @@ async def _drive_asyncio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
                         current.begin()
                         results = await scan(plan.targets, workers=plan.workers,
                                              timeout=plan.timeout, ctx=ctx,
-                                             on_result=current.on_result)
+                                             on_result=current.on_result, rate=plan.rate)
                         if ctx.done or plan.interval is None:
                             break
                         plan.on_round(results)
@@ -300,7 +312,7 @@ async def _drive_trio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
                         current.begin()
                         results = await scan(plan.targets, workers=plan.workers,
                                              timeout=plan.timeout, ctx=ctx,
-                                             on_result=current.on_result)
+                                             on_result=current.on_result, rate=plan.rate)
                         if ctx.done or plan.interval is None:
                             break
                         plan.on_round(results)
@@ -346,11 +358,13 @@ def _scan(args: argparse.Namespace) -> int:
     render = FORMATS[args.format]
 
     def on_start() -> None:
+        rate = "" if args.rate is None else f", at most {args.rate:g}/s"
         print(f"scanning {len(targets)} targets with {args.runtime}, {args.workers} "
-              f"workers, timeout {args.timeout:g} s", file=sys.stderr, flush=True)
+              f"workers, timeout {args.timeout:g} s{rate}", file=sys.stderr, flush=True)
 
     with _progress(len(targets), verbose=args.verbose) as advance:
-        plan = Plan(targets, args.workers, args.timeout, on_start=on_start, on_result=advance)
+        plan = Plan(targets, args.workers, args.timeout, on_start=on_start, on_result=advance,
+                    rate=args.rate)
         results, signum = drive(args.runtime, plan)
     sys.stdout.write(render(results))
     sys.stdout.flush()
@@ -570,6 +584,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="probes at a time (default: %(default)s)")
     scan.add_argument("--format", choices=list(FORMATS), default="table",
                       help="default: %(default)s")
+    scan.add_argument("--rate", type=_rate, metavar="R",
+                      help="start at most R probes a second: 50/s, 3/m, 10/h or a number "
+                           "per second (default: no limit)")
     scan.add_argument("--verbose", "-v", action="store_true",
                       help="a line on stderr per probe as it finishes, instead of a bar")
     scan.set_defaults(run=_scan)
