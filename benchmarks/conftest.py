@@ -8,6 +8,8 @@ runtime, and reads the result as a ratio (ours / native) from one run::
 
 ``python -m pytest benchmarks --benchmark-disable -q`` runs every round once, untimed:
 the smoke test CI runs. The project's own ``pytest`` does not collect this directory.
+The project's tests run on four processes (``-n 4`` in pyproject.toml); here there is
+one, so that no round shares the machine with another.
 
 pytest-benchmark times a plain function, so a round of async work is wrapped in one.
 A round is a whole piece of work (1,000 acquire+release pairs, or a group of 1,000
@@ -35,6 +37,14 @@ import pytest
 import trio
 
 Round = Callable[[], Any]  # a sync function (threads) or an async one (asyncio, trio)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """One process: the ``-n 4`` the tests run with would run rounds side by side (and
+    pytest-benchmark turns itself off under xdist)."""
+    config.option.numprocesses = 0
+    config.option.dist = "no"
 
 
 @pytest.fixture
