@@ -645,7 +645,10 @@ def test_scan_rate_on_the_command_line(tmp_path: Path) -> None:
                 process.communicate()
     assert process.returncode == 0, first + err
     assert "at most 4/s" in first, first
-    assert took >= 0.5 - 0.01, f"three probes at 4/s took {took:.2f} s from the first"
+    # The third probe starts 0.5 s after the first; unlimited, the scan takes some 50 ms.
+    # The margin is for this process, which may read the first line late on a busy
+    # machine (that only shortens ``took``).
+    assert took >= 0.3, f"three probes at 4/s took {took:.2f} s from the first"
     assert len(out.splitlines()) > 1
     bad = subprocess.run([*command, str(hosts), "--rate", "fast"], cwd=ROOT,
                          capture_output=True, text=True, timeout=20, check=False)

@@ -287,8 +287,8 @@ def test_a_second_signal_ends_a_stubborn_drain_at_once(
     program.read_until("ready")
     program.signal(signal.SIGINT)
     program.read_until("cancelled")  # the first one is in: the drain has begun
+    sent = time.monotonic()  # before the signal: a busy machine may pause us after it
     program.signal(signal.SIGTERM)
-    sent = time.monotonic()
     code = program.wait()
     took = time.monotonic() - sent
     assert code == 128 + signal.SIGINT, program.lines  # the signal that started the shutdown
@@ -303,8 +303,10 @@ def test_a_second_signal_ends_a_stubborn_drain_at_once(
 def test_grace_bounds_a_stubborn_drain(child: Callable[..., Child], runtime: str) -> None:
     program = child(runtime, "stubborn", GRACE_S)
     program.read_until("ready")
-    program.signal(signal.SIGTERM)
+    # Before the signal, so that ``took`` can only be longer than the child's wait: a
+    # busy machine may pause this process between the two, and the lower bound is hard.
     sent = time.monotonic()
+    program.signal(signal.SIGTERM)
     code = program.wait()
     took = time.monotonic() - sent
     assert code == 128 + signal.SIGTERM, program.lines
