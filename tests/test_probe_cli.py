@@ -112,7 +112,8 @@ def test_scan_json_matches_the_fleets_truth_and_exits_1(
     assert {r["target"]: r["outcome"] for r in records} == truth_of(fleet)
     assert {r["runtime"] for r in records} == {runtime}
     for r in records:
-        assert set(r) == {"target", "outcome", "status", "latency", "error", "runtime"}
+        assert set(r) == {"target", "outcome", "status", "latency", "error", "runtime",
+                          "cert_expires"}
         assert (r["error"] is None) == (r["outcome"] == "ok")
 
 

@@ -59,11 +59,11 @@ def test_import_is_light() -> None:
     assert out.strip() == "[]"
 
 
-def test_outcomes_are_the_contracts_ten() -> None:
+def test_outcomes_are_the_contracts_eleven() -> None:
     assert set(OUTCOMES) == {"ok", "refused", "timeout", "reset", "bad_status",
                              "content_mismatch", "too_large", "protocol_error", "dns_error",
-                             "unreachable"}
-    assert len(OUTCOMES) == 10
+                             "unreachable", "tls_error"}
+    assert len(OUTCOMES) == 11
     assert typing.get_args(Outcome) == OUTCOMES
     assert OUTCOMES[0] == HEALTHY == "ok"
     assert BODY_CAP == 1 << 20
@@ -101,6 +101,8 @@ target_strategy = st.one_of(
     st.builds(Target.tcp, hosts, ports),
     st.builds(Target.icmp, hosts),
     st.builds(Target.http, hosts, ports, paths, expect=st.integers(100, 599),
+              contains=contains_texts),
+    st.builds(Target.https, hosts, ports, paths, expect=st.integers(100, 599),
               contains=contains_texts),
 )
 
@@ -149,6 +151,11 @@ def test_defaults_and_rendering() -> None:
     assert str(Target.http("::1", 8080, "/x", expect=204)) == "http://[::1]:8080/x expect=204"
     assert str(Target.tcp("fe80::1%eth0", 22)) == "tcp://[fe80::1%eth0]:22"
     assert str(Target.icmp("10.0.0.1")) == "icmp://10.0.0.1"
+    assert Target.https("h") == Target("https", "h", 443, "/", 200, None)
+    assert parse_targets("HTTPS://h") == [Target.https("h")]
+    assert str(Target.https("h", 8443, "/x")) == "https://h:8443/x"
+    assert Target.https("h").speaks_http and Target.https("h").tls
+    assert Target.http("h").speaks_http and not Target.http("h").tls
     # The quoting rule: a plain word as is, anything else quoted with escapes.
     assert str(Target.http("h", contains="Welcome")).endswith(" contains=Welcome")
     assert str(Target.http("h", contains="")).endswith(' contains=""')
@@ -164,7 +171,7 @@ def test_defaults_and_rendering() -> None:
     ("tcp://h:ssh", "port 'ssh' is not a number"),
     ("tcp://h", "tcp target needs a port: tcp://h:PORT"),
     ("tcp://h:", "port '' is not a number"),
-    ("ftp://h:21", "unknown scheme 'ftp://' (use tcp://, http:// or icmp://)"),
+    ("ftp://h:21", "unknown scheme 'ftp://' (use tcp://, http://, https:// or icmp://)"),
     ("example.com", "expected a target like tcp://host:port"),
     ("\x01http://h", "unknown scheme '\\x01http://'"),  # urlsplit would drop the \x01
     ("icmp://h:7", "icmp targets have no port: icmp://h"),
@@ -173,8 +180,8 @@ def test_defaults_and_rendering() -> None:
     ("http://h expect=700", "expect=700 is not an HTTP status (100-599)"),
     ("http://h expect=99", "expect=99 is not an HTTP status (100-599)"),
     ("http://h expect=ok", "expect='ok' is not a number"),
-    ("tcp://h:1 expect=200", "expect= applies only to http targets, not tcp"),
-    ("icmp://h contains=x", "contains= applies only to http targets, not icmp"),
+    ("tcp://h:1 expect=200", "expect= applies only to http and https targets, not tcp"),
+    ("icmp://h contains=x", "contains= applies only to http and https targets, not icmp"),
     ("http://h timeout=3", "unknown option 'timeout' (options are expect= and contains=)"),
     ("http://h expect=200 expect=201", "duplicate option expect="),
     ("http://h contains=a contains=b", "duplicate option contains="),
@@ -218,7 +225,7 @@ def test_a_bad_line_names_its_number_and_its_fault(line: str, reason: str) -> No
     (("udp", "h", 53), "unknown kind 'udp'"),
     (("tcp", "h"), "tcp target needs a port"),
     (("tcp", "h", True), "port True is not a number"),
-    (("tcp", "h", 80, "/"), "path applies only to http targets, not tcp"),
+    (("tcp", "h", 80, "/"), "path applies only to http and https targets, not tcp"),
     (("icmp", "h", 7), "icmp targets have no port"),
     (("http", "", 80), "empty host"),
     (("http", "[::1]", 80), "'[::1]' is not an IPv6 address"),
@@ -279,6 +286,9 @@ def test_the_request() -> None:
     assert headers[b"user-agent"].startswith(b"patterns.probe/")
     assert body == b""
     assert b"Host: example.com\r\n" in HttpExchange(Target.http("example.com")).request()
+    # The Host header names the port only where the scheme does not imply it.
+    assert b"Host: example.com\r\n" in HttpExchange(Target.https("example.com")).request()
+    assert b"Host: example.com:80\r\n" in HttpExchange(Target.https("example.com", 80)).request()
 
 
 def test_a_healthy_answer_is_decided_without_waiting_for_the_close() -> None:
@@ -419,7 +429,7 @@ def test_a_decided_exchange_ignores_the_rest() -> None:
 
 
 def test_only_http_targets() -> None:
-    with pytest.raises(ValueError, match="needs an http target"):
+    with pytest.raises(ValueError, match="needs an http or https target"):
         HttpExchange(Target.tcp("h", 80))
 
 

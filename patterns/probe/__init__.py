@@ -2,7 +2,7 @@
 
 A probe asks one :class:`Target` one question (does it accept a TCP connection, answer
 ``GET`` with the expected status and body, echo a ping) under one deadline, and ends as
-a :class:`ProbeResult` with exactly one of ten :data:`OUTCOMES`; a scan runs many probes
+a :class:`ProbeResult` with exactly one of eleven :data:`OUTCOMES`; a scan runs many probes
 through a worker pool. Go counterpart: none in the library; it is the health checker
 every Go shop writes, ``net.DialTimeout`` and ``http.Get`` fanned out over a worker pool.
 
@@ -56,7 +56,8 @@ __all__ = [
 ]
 
 Outcome = Literal["ok", "dns_error", "unreachable", "refused", "timeout", "reset",
-                  "protocol_error", "bad_status", "too_large", "content_mismatch"]
+                  "tls_error", "protocol_error", "bad_status", "too_large",
+                  "content_mismatch"]
 
 OUTCOMES: tuple[Outcome, ...] = (
     "ok",                # every check passed
@@ -65,14 +66,17 @@ OUTCOMES: tuple[Outcome, ...] = (
     "refused",           # the host said no to the connection: nobody listens there
     "timeout",           # the probe's deadline passed first, wherever it was
     "reset",             # the connection was torn down under us
+    "tls_error",         # https: the TLS handshake failed, or the certificate did not
+                         # verify (unknown CA, expired, made out to another name)
     "protocol_error",    # the answer was not HTTP (or not ICMP), or ended early;
                          # also every surprise no other outcome names, with its text
     "bad_status",        # an HTTP status other than the expected one
     "too_large",         # a body past BODY_CAP (decided as soon as it passes)
     "content_mismatch",  # a whole body, within the cap, without the expected text
 )
-"""The ten ways a probe ends, in the order a probe can meet them: resolve the name,
-reach the host, connect, wait, read an answer, then check it (status, size, content).
+"""The eleven ways a probe ends, in the order a probe can meet them: resolve the name,
+reach the host, connect, wait, shake hands over TLS (https), read an answer, then check
+it (status, size, content).
 Reports list outcomes in this order; ``ok`` is first and is the only healthy one."""
 
 HEALTHY: Outcome = "ok"
@@ -97,8 +101,11 @@ class ProbeResult:
     """How one probe ended: the ``target`` probed, its ``outcome`` (one of
     :data:`OUTCOMES`), the HTTP ``status`` if one arrived, the ``latency`` in seconds
     from the start of the probe to its verdict (``None`` if it never started), the
-    ``error`` text of a failure (``None`` for ``ok``), and the ``runtime`` that ran it
-    (``"threads"``, ``"asyncio"`` or ``"trio"``).
+    ``error`` text of a failure (``None`` for ``ok``), the ``runtime`` that ran it
+    (``"threads"``, ``"asyncio"`` or ``"trio"``), and for an ``https`` target whose
+    handshake got as far as a certificate, ``cert_expires``: the leaf certificate's
+    ``notAfter`` in seconds since the epoch (``None`` otherwise). It is kept even when
+    the probe then fails, so an operator sees an expiry coming whatever else is wrong.
 
     Go counterpart: the result struct a Go health checker sends down its results
     channel. A probe's failure is a result, never an exception, so one bad host cannot
@@ -111,6 +118,7 @@ class ProbeResult:
     latency: float | None
     error: str | None
     runtime: str
+    cert_expires: float | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

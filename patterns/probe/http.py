@@ -29,7 +29,7 @@ import functools
 import h11
 
 from patterns.probe import BODY_CAP, Outcome, Verdict
-from patterns.probe.targets import Target
+from patterns.probe.targets import DEFAULT_PORTS, Target
 
 __all__ = ["HEADER_CAP", "USER_AGENT", "HttpExchange"]
 
@@ -40,7 +40,9 @@ USER_AGENT = "patterns.probe/0.1 (h11)"
 
 
 class HttpExchange:
-    """One HTTP/1.1 ``GET`` of an ``http`` :class:`~patterns.probe.Target`, sans-IO.
+    """One HTTP/1.1 ``GET`` of an ``http`` or ``https`` :class:`~patterns.probe.Target`,
+    sans-IO. For ``https`` the driver moves the bytes through TLS; the exchange is the
+    same, which is the point of keeping it free of I/O.
 
     The driver's loop, in any runtime::
 
@@ -56,8 +58,8 @@ class HttpExchange:
 
     def __init__(self, target: Target, *, body_cap: int = BODY_CAP,
                  header_cap: int = HEADER_CAP) -> None:
-        if target.kind != "http":
-            raise ValueError(f"HttpExchange needs an http target, not {target}")
+        if not target.speaks_http:
+            raise ValueError(f"HttpExchange needs an http or https target, not {target}")
         self.target = target
         self.body_cap = body_cap
         self.header_cap = header_cap
@@ -74,7 +76,8 @@ class HttpExchange:
     def request(self) -> bytes:
         """The bytes of the request: ``GET path`` with ``Host``, ``User-Agent`` and
         ``Connection: close`` (one request per connection; the server may close after)."""
-        request = _request(self.target.host, self.target.port, self.target.path or "/")
+        request = _request(self.target.host, self.target.port, self.target.path or "/",
+                           DEFAULT_PORTS[self.target.kind])
         return (self._h11.send(request) or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
 
     @property
@@ -171,12 +174,12 @@ class HttpExchange:
 
 
 @functools.lru_cache(maxsize=1024)
-def _request(host: str, port: int | None, path: str) -> h11.Request:
+def _request(host: str, port: int | None, path: str, default_port: int) -> h11.Request:
     """The ``GET`` for a target, built (and its headers checked by h11) once: a target is
     probed again and again, and the event never changes."""
     if ":" in host:
         host = f"[{host}]"
-    if port != 80:
+    if port != default_port:  # Host names the port only where the scheme does not imply it
         host += f":{port}"
     return h11.Request(method="GET", target=path, headers=[
         ("Host", host),

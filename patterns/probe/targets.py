@@ -5,13 +5,15 @@ A hosts file holds one target per line, a URL followed by options::
     # the web tier
     http://10.0.0.7:8080/healthz expect=204
     http://[::1]:8080/ contains="Welcome, friend"   # trailing comments too
+    https://api.example.com/healthz
     tcp://db.internal:5432
     icmp://10.0.0.1
 
 Blank lines and comments (from ``#`` outside a quoted value to the end of the line)
-are ignored. ``tcp://`` needs a port; ``http://`` defaults to port 80 and path ``/``;
-``icmp://`` has neither. ``expect=STATUS`` (default 200) and ``contains=TEXT`` apply to
-``http`` targets only. Schemes are case-insensitive; a path is visible ASCII without
+are ignored. ``tcp://`` needs a port; ``http://`` defaults to port 80 and path ``/``,
+``https://`` (the same ``GET`` over TLS) to port 443 and path ``/``; ``icmp://`` has
+neither. ``expect=STATUS`` (default 200) and ``contains=TEXT`` apply to ``http`` and
+``https`` targets only. Schemes are case-insensitive; a path is visible ASCII without
 spaces or ``#`` (percent-encode those; a fragment is never sent anyway), and an IPv6
 address goes in brackets: ``tcp://[::1]:22``. Go counterpart: none in the standard
 library; it is the ``bufio.Scanner`` loop every Go tool writes, with errors that say
@@ -36,10 +38,12 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["KINDS", "Kind", "Target", "TargetError", "parse_targets", "quote"]
+__all__ = ["DEFAULT_PORTS", "KINDS", "Kind", "Target", "TargetError", "parse_targets", "quote"]
 
-Kind = Literal["tcp", "http", "icmp"]
-KINDS: tuple[Kind, ...] = ("tcp", "http", "icmp")
+Kind = Literal["tcp", "http", "https", "icmp"]
+KINDS: tuple[Kind, ...] = ("tcp", "http", "https", "icmp")
+DEFAULT_PORTS: dict[Kind, int] = {"http": 80, "https": 443}
+"""The port a URL of the kind means when it names none (``tcp://`` must name one)."""
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9._-]+")
 _IPV6 = re.compile(r"[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?")  # an optional zone: fe80::1%eth0
@@ -71,10 +75,11 @@ class TargetError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One host to probe: ``kind`` (``tcp``, ``http`` or ``icmp``), ``host`` (a name, an
-    IPv4 address or an IPv6 address without brackets), ``port`` (``None`` for icmp), and
-    for http the ``path`` (default ``/``), the ``expect``-ed status (default 200) and a
-    substring the body must contain (``contains``, or ``None`` for no check).
+    """One host to probe: ``kind`` (``tcp``, ``http``, ``https`` or ``icmp``), ``host`` (a
+    name, an IPv4 address or an IPv6 address without brackets), ``port`` (``None`` for
+    icmp), and for http and https the ``path`` (default ``/``), the ``expect``-ed status
+    (default 200) and a substring the body must contain (``contains``, or ``None`` for no
+    check). :attr:`speaks_http` and :attr:`tls` say which exchange a probe makes.
 
     Frozen and hashable, so targets key dicts (a fleet's ``truth``). The fields are
     checked on construction and a bad one raises :class:`TargetError`, so every
@@ -94,12 +99,12 @@ class Target:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise TargetError(f"unknown kind {self.kind!r} (use tcp, http or icmp)")
+            raise TargetError(f"unknown kind {self.kind!r} (use tcp, http, https or icmp)")
         _check_host(self.host)
-        if self.kind == "http":
+        if self.speaks_http:
             # The defaults are filled in, so Target("http", h, 80) == parse of "http://h".
             if self.port is None:
-                object.__setattr__(self, "port", 80)
+                object.__setattr__(self, "port", DEFAULT_PORTS[self.kind])
             if self.path is None:
                 object.__setattr__(self, "path", "/")
             if self.expect is None:
@@ -111,12 +116,25 @@ class Target:
         else:
             for name in ("path", "expect", "contains"):
                 if getattr(self, name) is not None:
-                    raise TargetError(f"{name} applies only to http targets, not {self.kind}")
+                    raise TargetError(f"{name} applies only to http and https targets, "
+                                      f"not {self.kind}")
         if self.kind == "icmp":
             if self.port is not None:
                 raise TargetError(f"icmp targets have no port: icmp://{_url_host(self.host)}")
         else:
             _check_port(self.port, self.kind)
+
+    @property
+    def speaks_http(self) -> bool:
+        """``True`` for ``http`` and ``https`` targets: the probe sends ``GET`` and
+        checks the answer (status, size, content)."""
+        return self.kind in ("http", "https")
+
+    @property
+    def tls(self) -> bool:
+        """``True`` for ``https`` targets: the ``GET`` goes over TLS, and the server's
+        certificate is checked first."""
+        return self.kind == "https"
 
     def __str__(self) -> str:
         url = f"{self.kind}://{_url_host(self.host)}"
@@ -143,6 +161,13 @@ class Target:
         """``http://host:port/path``: healthy when ``GET path`` answers ``expect`` with a
         body of at most ``BODY_CAP`` bytes that contains ``contains`` (if given)."""
         return cls("http", host, port, path, expect, contains)
+
+    @classmethod
+    def https(cls, host: str, port: int = 443, path: str = "/", *, expect: int = 200,
+              contains: str | None = None) -> Target:
+        """``https://host:port/path``: as :meth:`http`, over TLS, and healthy only if the
+        server's certificate is valid for ``host`` (unless the scan says ``insecure``)."""
+        return cls("https", host, port, path, expect, contains)
 
     @classmethod
     def icmp(cls, host: str) -> Target:
@@ -213,8 +238,8 @@ def _parse_line(line: str) -> Target | None:
             raise TargetError(f"unknown option {name!r} (options are expect= and contains=)")
         if name in options:
             raise TargetError(f"duplicate option {name}=")
-        if kind != "http":
-            raise TargetError(f"{name}= applies only to http targets, not {kind}")
+        if kind not in ("http", "https"):
+            raise TargetError(f"{name}= applies only to http and https targets, not {kind}")
         options[name] = value
     expect = None
     if "expect" in options:
@@ -236,11 +261,12 @@ def _parse_url(url: str) -> tuple[Kind, str, int | None, str | None]:
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise TargetError(f"expected a target like tcp://host:port, http://host:port/path "
-                          f"or icmp://host, not {url!r}")
+        raise TargetError(f"expected a target like tcp://host:port, http://host:port/path, "
+                          f"https://host/path or icmp://host, not {url!r}")
     kind = scheme.lower()
     if kind not in KINDS:
-        raise TargetError(f"unknown scheme {scheme + '://'!r} (use tcp://, http:// or icmp://)")
+        raise TargetError(f"unknown scheme {scheme + '://'!r} "
+                          f"(use tcp://, http://, https:// or icmp://)")
     try:
         parts = urlsplit(url)
     except ValueError:

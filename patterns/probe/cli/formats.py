@@ -32,7 +32,8 @@ __all__ = ["FORMATS", "Metrics", "as_json", "as_prom", "as_table", "as_yaml", "l
 
 def record(result: ProbeResult) -> dict[str, Any]:
     """One result as plain data: the target as its hosts-file line (``str(target)``, so
-    ``parse_targets`` reads it back), then outcome, status, latency, error and runtime."""
+    ``parse_targets`` reads it back), then outcome, status, latency, error, runtime and
+    ``cert_expires`` (seconds since the epoch, ``None`` but for https)."""
     return {
         "target": str(result.target),
         "outcome": result.outcome,
@@ -40,6 +41,7 @@ def record(result: ProbeResult) -> dict[str, Any]:
         "latency": result.latency,
         "error": result.error,
         "runtime": result.runtime,
+        "cert_expires": result.cert_expires,
     }
 
 
