@@ -19,7 +19,6 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,11 +32,6 @@ STOP_WITHIN_S = 10.0  # and gone again after SIGQUIT
 POLL_STEP_S = 0.01  # between two connect attempts, waiting for nginx to exit instead
 START_ATTEMPTS = 3  # ports that another process took between our bind and nginx's
 PORT_TAKEN = "Address already in use"  # nginx's error log, when it lost that race
-
-
-def find_nginx() -> str | None:
-    """The nginx binary: on ``PATH``, or in ``/usr/sbin`` (off a normal user's PATH)."""
-    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ servers do. Each location below is a target whose outcome the contract of
 
 nginx starts once for the module (:mod:`nginx_server`), from a configuration written
 into a temporary folder; the tests skip, saying so, where there is no nginx
-(``apt-get install nginx-light``). trio runs on the real clock here, as the sockets are
+(``apt-get install nginx-light``), and fail instead where ``PATTERNS_REQUIRED_PROGRAMS``
+names it (:mod:`programs`). trio runs on the real clock here, as the sockets are
 real (see ``tests/test_probe_drivers.py``).
 """
 
@@ -32,14 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nginx_server import Location, Nginx, Server, find_nginx
+from nginx_server import Location, Nginx, Server
+from programs import program
 from runtimes import Runtime, background
 
 from patterns.probe import BODY_CAP, ProbeResult, Target
-
-NGINX = find_nginx()
-pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="no nginx on PATH or in /usr/sbin: apt-get install nginx-light")
 
 ANSWER_S = 2.0  # the deadline of a probe of a location that answers at once
 DRIP_S = 0.5  # the deadline of a probe of the drip
@@ -126,7 +124,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     and never listening: nobody else can take that port while it is held, and a connect
     to it is refused.
     """
-    assert NGINX is not None
+    nginx_binary = program("nginx")  # else skip (fail where CI requires it)
     prefix = tmp_path_factory.mktemp("nginx")
     www = prefix / "www"
     www.mkdir()
@@ -137,7 +135,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     with socket.socket() as dead:
         dead.bind(("127.0.0.1", 0))
         servers = (Server(locations(www, dead.getsockname()[1])),)
-        with Nginx(NGINX, prefix, servers) as nginx:
+        with Nginx(nginx_binary, prefix, servers) as nginx:
             yield nginx.ports[0]
 
 
