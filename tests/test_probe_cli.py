@@ -203,6 +203,21 @@ def bad_input_cases(tmp: Path, hosts: Path) -> dict[str, tuple[list[str], str]]:
         "no targets": ([*scan, str(empty)], f"{empty}: no targets"),
         "workers 0": ([*scan, str(hosts), "--workers", "0"], "--workers: 0 is not at least 1"),
         "timeout nan": ([*scan, str(hosts), "--timeout", "nan"], "--timeout"),
+        # Every flag that takes seconds reads a Go duration, and names itself and the text.
+        "timeout 5x": ([*scan, str(hosts), "--timeout", "5x"],
+                       "argument --timeout: '5x' is not a duration"),
+        "check timeout 1d": (["check", "tcp://127.0.0.1:9", "--timeout", "1d"],
+                             "argument --timeout: '1d' is not a duration"),
+        "timeout 0s": ([*scan, str(hosts), "--timeout", "0s"],
+                       "argument --timeout: '0s' is not a positive duration"),
+        "serve interval": (["serve", "--targets", str(hosts), "--interval", "1m 30s"],
+                           "argument --interval: '1m 30s' is not a duration"),
+        "serve interval -1s": (["serve", "--targets", str(hosts), "--interval=-1s"],
+                               "argument --interval: '-1s' is not a positive duration"),
+        "fleet seconds": (["fleet", "--measure", "--seconds", "2 s"],
+                          "argument --seconds: '2 s' is not a duration"),
+        "compare timeout": (["compare", "--timeout", "1sec"],
+                            "argument --timeout: '1sec' is not a duration"),
         "unknown runtime": ([*scan, str(hosts), "--runtime", "go"], "invalid choice: 'go'"),
         "unknown format": ([*scan, str(hosts), "--format", "xml"], "invalid choice: 'xml'"),
         "no command": ([], "required: COMMAND"),
@@ -260,6 +275,20 @@ def test_a_signal_stops_the_scan_and_keeps_the_finished_results(
 
 
 # -- check ------------------------------------------------------------------------------
+
+
+def test_check_takes_a_go_duration(standard: tuple[Fleet, Path]) -> None:
+    fleet, _ = standard
+    healthy = next(t for t in fleet.targets if fleet.truth[t] == "ok")
+    done = probe_cli("check", str(healthy), "--timeout", "5s")
+    assert done.returncode == 0, done.stderr
+    assert " ok " in done.stdout
+    done = probe_cli("check", str(healthy), "--timeout", "5x")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "patterns-probe check: error: argument --timeout: '5x' is not a duration: write 5s, "
+        "250ms, 1m30s or a number of seconds (see --help)"]
+    assert not done.stdout
 
 
 def test_check_prints_one_line(standard: tuple[Fleet, Path]) -> None:
