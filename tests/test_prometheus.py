@@ -156,6 +156,52 @@ def free_port() -> int:
         return port
 
 
+# -- the blackbox exporter's names ------------------------------------------------------
+
+
+def samples_of(metrics: Metrics) -> dict[str, dict[str, float]]:
+    """Each family's values by target (``probe_outcome``: only the outcome at 1)."""
+    found: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(metrics.text()):
+        values = found.setdefault(family.name, {})
+        for sample in family.samples:
+            if family.name != "probe_outcome" or sample.value == 1:
+                values[sample.labels["target"]] = sample.value
+    return found
+
+
+def test_each_gauge_says_what_the_last_probe_found() -> None:
+    site = Target.https("127.0.0.1", 8443, "/healthz")
+    metrics = Metrics()
+    metrics.update([ProbeResult(site, "ok", 200, 0.05, None, "trio",
+                                cert_expires=1_900_000_000.0)])
+    assert samples_of(metrics) == {
+        "probe_success": {str(site): 1.0},
+        "probe_duration_seconds": {str(site): 0.05},
+        "probe_http_status_code": {str(site): 200.0},
+        "probe_ssl_earliest_cert_expiry": {str(site): 1_900_000_000.0},
+        "probe_outcome": {str(site): 1.0},
+    }
+    # The host goes away: no response (status 0, as the blackbox exporter says it), no
+    # certificate, and a probe that never started has no duration: nothing of the
+    # earlier round is left standing.
+    metrics.update([ProbeResult(site, "refused", None, None, "refused", "trio")])
+    found = samples_of(metrics)
+    assert found["probe_success"] == {str(site): 0.0}
+    assert found["probe_http_status_code"] == {str(site): 0.0}
+    assert found["probe_ssl_earliest_cert_expiry"] == {}
+    assert found["probe_duration_seconds"] == {}
+
+
+def test_a_tcp_target_has_no_http_status() -> None:
+    metrics = Metrics()
+    ssh = Target.tcp("127.0.0.1", 22)
+    metrics.update([ProbeResult(ssh, "ok", None, 0.001, None, "threads")])
+    found = samples_of(metrics)
+    assert found["probe_success"] == {str(ssh): 1.0}
+    assert found["probe_http_status_code"] == {}
+
+
 # -- promtool check metrics -------------------------------------------------------------
 
 
