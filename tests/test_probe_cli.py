@@ -133,17 +133,31 @@ def test_scan_prom_has_a_gauge_per_target(standard: tuple[Fleet, Path]) -> None:
     done = probe_cli("scan", "--targets", str(path), "--timeout", SCAN_TIMEOUT,
                      "--format", "prom")
     assert done.returncode == 1, done.stderr
-    check_metrics(done.stdout, truth_of(fleet))
+    check_metrics(done.stdout, fleet)
 
 
-def check_metrics(text: str, truth: dict[str, str]) -> None:
-    """``text`` is Prometheus exposition whose gauges say what ``truth`` says."""
+def check_metrics(text: str, fleet: Fleet) -> None:
+    """``text`` is Prometheus exposition, in the blackbox exporter's names, whose gauges
+    say what ``fleet``'s truth says."""
+    truth = truth_of(fleet)
     samples = {family.name: family.samples for family in text_string_to_metric_families(text)}
-    up = {s.labels["target"]: s.value for s in samples["probe_up"]}
-    assert up == {t: float(outcome == "ok") for t, outcome in truth.items()}
-    latency = {s.labels["target"]: s.value for s in samples["probe_latency_seconds"]}
-    assert set(latency) == set(truth)
-    assert all(0 <= value < 5 for value in latency.values())
+    success = {s.labels["target"]: s.value for s in samples["probe_success"]}
+    assert success == {t: float(outcome == "ok") for t, outcome in truth.items()}
+    duration = {s.labels["target"]: s.value for s in samples["probe_duration_seconds"]}
+    assert set(duration) == set(truth)
+    assert all(0 <= value < 5 for value in duration.values())
+    # A status for every http target (the fleet's are tcp and http): 0 where none came.
+    status = {s.labels["target"]: s.value for s in samples["probe_http_status_code"]}
+    assert set(status) == {str(t) for t in fleet.targets if t.speaks_http}
+    for target, value in status.items():
+        if truth[target] in ("ok", "content_mismatch"):
+            assert 200 <= value < 300, (target, value)
+        elif truth[target] == "bad_status":
+            assert value >= 400, (target, value)
+        elif truth[target] in ("refused", "timeout"):
+            assert value == 0, (target, value)
+    # No https host in the fleet: no certificate, so no expiry.
+    assert samples["probe_ssl_earliest_cert_expiry"] == []
     current = {(s.labels["target"], s.labels["outcome"]) for s in samples["probe_outcome"]
                if s.value == 1}
     assert current == set(truth.items())
@@ -203,6 +217,21 @@ def bad_input_cases(tmp: Path, hosts: Path) -> dict[str, tuple[list[str], str]]:
         "no targets": ([*scan, str(empty)], f"{empty}: no targets"),
         "workers 0": ([*scan, str(hosts), "--workers", "0"], "--workers: 0 is not at least 1"),
         "timeout nan": ([*scan, str(hosts), "--timeout", "nan"], "--timeout"),
+        # Every flag that takes seconds reads a Go duration, and names itself and the text.
+        "timeout 5x": ([*scan, str(hosts), "--timeout", "5x"],
+                       "argument --timeout: '5x' is not a duration"),
+        "check timeout 1d": (["check", "tcp://127.0.0.1:9", "--timeout", "1d"],
+                             "argument --timeout: '1d' is not a duration"),
+        "timeout 0s": ([*scan, str(hosts), "--timeout", "0s"],
+                       "argument --timeout: '0s' is not a positive duration"),
+        "serve interval": (["serve", "--targets", str(hosts), "--interval", "1m 30s"],
+                           "argument --interval: '1m 30s' is not a duration"),
+        "serve interval -1s": (["serve", "--targets", str(hosts), "--interval=-1s"],
+                               "argument --interval: '-1s' is not a positive duration"),
+        "fleet seconds": (["fleet", "--measure", "--seconds", "2 s"],
+                          "argument --seconds: '2 s' is not a duration"),
+        "compare timeout": (["compare", "--timeout", "1sec"],
+                            "argument --timeout: '1sec' is not a duration"),
         "unknown runtime": ([*scan, str(hosts), "--runtime", "go"], "invalid choice: 'go'"),
         "unknown format": ([*scan, str(hosts), "--format", "xml"], "invalid choice: 'xml'"),
         "no command": ([], "required: COMMAND"),
@@ -262,6 +291,20 @@ def test_a_signal_stops_the_scan_and_keeps_the_finished_results(
 # -- check ------------------------------------------------------------------------------
 
 
+def test_check_takes_a_go_duration(standard: tuple[Fleet, Path]) -> None:
+    fleet, _ = standard
+    healthy = next(t for t in fleet.targets if fleet.truth[t] == "ok")
+    done = probe_cli("check", str(healthy), "--timeout", "5s")
+    assert done.returncode == 0, done.stderr
+    assert " ok " in done.stdout
+    done = probe_cli("check", str(healthy), "--timeout", "5x")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "patterns-probe check: error: argument --timeout: '5x' is not a duration: write 5s, "
+        "250ms, 1m30s or a number of seconds (see --help)"]
+    assert not done.stdout
+
+
 def test_check_prints_one_line(standard: tuple[Fleet, Path]) -> None:
     fleet, _ = standard
     healthy = next(t for t in fleet.targets if fleet.truth[t] == "ok")
@@ -316,20 +359,19 @@ def scrape(port: int) -> str:
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_serve_exports_the_gauges_over_http(standard: tuple[Fleet, Path], runtime: str) -> None:
     fleet, path = standard
-    process = start_cli("serve", "--port", "0", "--targets", str(path), "--interval", "0.2",
-                        "--timeout", SCAN_TIMEOUT, "--runtime", runtime)
+    process = start_cli("serve", "--port", "0", "--targets", str(path), "--interval", "200ms",
+                        "--timeout", f"{SCAN_TIMEOUT}s", "--runtime", runtime)
     try:
         said = read_until(process, b"/metrics", RUN_TIMEOUT_S).decode()
         url = said.split("http://", 1)[1].split("/metrics", 1)[0]
         host, port = url.rsplit(":", 1)
         assert host == "127.0.0.1"  # bound to loopback by default
-        truth = truth_of(fleet)
         # serve says on stderr when a round ends: by then every target has its gauges.
         if b"round 1:" not in said.encode():
             read_until(process, b"round 1:", RUN_TIMEOUT_S)
         text = scrape(int(port))
-        assert text.count("probe_up{") == len(truth), text
-        check_metrics(text, truth)
+        assert text.count("probe_success{") == len(fleet.targets), text
+        check_metrics(text, fleet)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:

@@ -196,8 +196,10 @@ def test_metrics_is_the_registrys_prometheus_text(runtime: str) -> None:
     assert status == 200
     assert headers["Content-Type"] == CONTENT_TYPE_LATEST
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
-    gauges = {s.labels["target"]: s.value for s in families["probe_up"].samples}
+    gauges = {s.labels["target"]: s.value for s in families["probe_success"].samples}
     assert gauges == {str(up): 1.0, str(down): 0.0}
+    statuses = {s.labels["target"]: s.value for s in families["probe_http_status_code"].samples}
+    assert statuses == {str(down): 503.0}  # a tcp target has no status
     outcomes = [s for s in families["probe_outcome"].samples if s.value == 1.0]
     assert {(s.labels["target"], s.labels["outcome"]) for s in outcomes} == {
         (str(up), "ok"), (str(down), "bad_status")}
@@ -219,7 +221,8 @@ def test_probe_answers_with_the_result_as_json(runtime: str) -> None:
         status, headers, body = answers[target]
         assert (status, headers["Content-Type"]) == (200, "application/json"), body
         record = json.loads(body)
-        assert set(record) == {"target", "outcome", "status", "latency", "error", "runtime"}
+        assert set(record) == {"target", "outcome", "status", "latency", "error", "runtime",
+                               "cert_expires"}
         assert (record["target"], record["outcome"], record["runtime"]) == (
             str(target), outcome, runtime)
 

@@ -51,13 +51,13 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float) -> li
 
 class Metrics:
     """Each target's last probe as gauges, on a registry of their own:
-    ``probe_up{target}``, ``probe_latency_seconds{target}`` and
+    ``probe_success{target}``, ``probe_duration_seconds{target}`` and
     ``probe_outcome{target, outcome}``. Runtime-free: the same class in all three files.
     """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # TODO (task 3): three Gauges on self.registry: probe_up and probe_latency_seconds
+        # TODO (task 3): three Gauges on self.registry: probe_success and probe_duration_seconds
         #   labelled by target, probe_outcome labelled by target and outcome.
 
     def update(self, results: Sequence[ProbeResult]) -> None:

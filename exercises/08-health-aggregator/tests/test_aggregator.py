@@ -44,7 +44,7 @@ WORKERS = 4
 TIMEOUT_S = 0.5  # each probe's deadline: the hanging host costs one, on one worker
 SLOWEST_ANSWER_S = TIMEOUT_S / 1.5  # the slowest answering host must leave this margin
 SCAN_LIMIT_S = 5.0  # a scan of this fleet ends in about TIMEOUT_S; past this it never will
-GAUGES = ("probe_up", "probe_latency_seconds", "probe_outcome")
+GAUGES = ("probe_success", "probe_duration_seconds", "probe_outcome")
 
 
 # -- the fleet, and the library's scans of it -----------------------------------------------
@@ -307,13 +307,13 @@ def check_gauges_exist(found: Scrape) -> None:
 def check_target(found: Scrape, result: ProbeResult) -> None:
     """The gauges of ``result``'s target say what ``result`` found, and only that."""
     target = str(result.target)
-    up = found.value("probe_up", target=target)
+    up = found.value("probe_success", target=target)
     assert up is not None, (
-        f'the scrape has no probe_up{{target="{target}"}}: update() should set the gauges '
+        f'the scrape has no probe_success{{target="{target}"}}: update() should set the gauges '
         "of every result's target, labelled str(result.target)")
     healthy = result.outcome == HEALTHY
     assert up == (1 if healthy else 0), (
-        f'probe_up{{target="{target}"}} is {up:g} after a probe that ended {result.outcome}: '
+        f'probe_success{{target="{target}"}} is {up:g} after a probe that ended {result.outcome}: '
         f"it should be {1 if healthy else 0} (1 exactly when the outcome is ok)")
     at_one = found.outcomes_at_one(target)
     assert at_one, (
@@ -327,10 +327,10 @@ def check_target(found: Scrape, result: ProbeResult) -> None:
     assert found.outcome_values(target) <= {0, 1}, (
         f"probe_outcome for {target} has values {sorted(found.outcome_values(target))}: "
         "each outcome is 1 or 0")
-    latency = found.value("probe_latency_seconds", target=target)
-    assert latency is not None, f'the scrape has no probe_latency_seconds{{target="{target}"}}'
+    latency = found.value("probe_duration_seconds", target=target)
+    assert latency is not None, f'the scrape has no probe_duration_seconds{{target="{target}"}}'
     assert result.latency is not None and math.isclose(latency, result.latency), (
-        f'probe_latency_seconds{{target="{target}"}} is {latency:g}; the last probe took '
+        f'probe_duration_seconds{{target="{target}"}} is {latency:g}; the last probe took '
         f"{result.latency:g} s")
 
 
@@ -358,8 +358,8 @@ def test_the_gauges_follow_a_host_that_went_down(impl: Any, rounds: Rounds) -> N
     found = scrape(metrics)
     check_gauges_exist(found)
     for result in rounds.down:
-        up = found.value("probe_up", target=str(result.target))
+        up = found.value("probe_success", target=str(result.target))
         assert up != 1, (
-            f'probe_up{{target="{result.target}"}} is still 1 after the host went down (its '
-            "last probe ended refused): every round sets up, to 0 as well as to 1")
+            f'probe_success{{target="{result.target}"}} is still 1 after the host went down (its '
+            "last probe ended refused): every round sets it, to 0 as well as to 1")
         check_target(found, result)

@@ -22,6 +22,11 @@ Commands (``--help`` on each lists its flags and defaults):
   and compare them (:mod:`patterns.probe.compare`). Exit 0, or 1 if a runtime
   classified a host against the fleet's truth.
 
+**Durations.** Every flag that takes seconds (``S`` above: ``--timeout``, ``--interval``,
+``fleet --seconds``) takes a Go duration too, as Go's ``flag.Duration`` reads it:
+``--timeout 5s``, ``--interval 1m30s``, ``250ms``, ``1.5s``; a bare number is seconds
+(:mod:`patterns.probe.cli.durations`). A bad one, or one not above zero, is bad usage.
+
 **Exit codes.** ``scan`` and ``check``: 0 every target healthy, 1 some unhealthy, 2 bad
 usage or input (one line on stderr, never a traceback), 128 + the signal when stopped
 by one: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, after printing the results that
@@ -57,6 +62,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from patterns.context import Canceled, Signaled
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
+from patterns.probe.cli.durations import parse_duration
 from patterns.probe.cli.formats import FORMATS, Metrics, line
 from patterns.ratelimit import parse_rate
 from patterns.runtimes import RUNTIMES
@@ -118,14 +124,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive_seconds(text: str) -> float:
+    """A flag that takes seconds: a Go duration (``5s``, ``250ms``, ``1m30s``) or a bare
+    number of seconds (:func:`~patterns.probe.cli.durations.parse_duration`), above zero."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
     return value
+
+
+_SECONDS_HELP = "a Go duration (5s, 250ms, 1m30s) or seconds"
 
 
 def _rate(text: str) -> float:
@@ -574,8 +585,8 @@ def _parser() -> argparse.ArgumentParser:
     def runtime_flags(sub: argparse.ArgumentParser, timeout: float) -> None:
         sub.add_argument("--runtime", choices=RUNTIMES, default="threads",
                          help="default: %(default)s")
-        sub.add_argument("--timeout", type=_positive_float, default=timeout, metavar="S",
-                         help="seconds for each probe (default: %(default)s)")
+        sub.add_argument("--timeout", type=_positive_seconds, default=timeout, metavar="S",
+                         help=f"for each probe: {_SECONDS_HELP} (default: %(default)gs)")
 
     scan = commands.add_parser("scan", help="probe every target of a hosts file")
     scan.add_argument("--targets", required=True, metavar="FILE", help="the hosts file")
@@ -608,8 +619,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print each host's target, role, truth and delay, then stop")
     what.add_argument("--measure", action="store_true",
                       help="measure the requests per second the fleet sustains, then stop")
-    fleet.add_argument("--seconds", type=_positive_float, default=2.0, metavar="S",
-                       help="how long --measure drives it (default: %(default)s)")
+    fleet.add_argument("--seconds", type=_positive_seconds, default=2.0, metavar="S",
+                       help=f"how long --measure drives it: {_SECONDS_HELP} "
+                            f"(default: %(default)gs)")
     fleet.add_argument("--concurrency", type=_positive_int, default=500, metavar="N",
                        help="requests in flight for --measure (default: %(default)s)")
     fleet.set_defaults(run=_fleet)
@@ -620,8 +632,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="default: %(default)s; 0 picks a free one")
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
                        help="default: %(default)s (this machine only)")
-    serve.add_argument("--interval", type=_positive_float, default=15.0, metavar="S",
-                       help="seconds between rounds (default: %(default)s)")
+    serve.add_argument("--interval", type=_positive_seconds, default=15.0, metavar="S",
+                       help=f"between rounds: {_SECONDS_HELP} (default: %(default)gs)")
     serve.add_argument("--workers", type=_positive_int, default=20, metavar="N")
     runtime_flags(serve, 2.0)
     serve.set_defaults(run=_serve)
@@ -637,8 +649,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--rounds", type=_positive_int, default=5, metavar="N",
                          help="scans per runtime, interleaved (default: %(default)s)")
     compare.add_argument("--seed", type=int, default=0, help="the fleet's (default: 0)")
-    compare.add_argument("--timeout", type=_positive_float, default=1.0, metavar="S",
-                         help="seconds per probe (default: %(default)s)")
+    compare.add_argument("--timeout", type=_positive_seconds, default=1.0, metavar="S",
+                         help=f"per probe: {_SECONDS_HELP} (default: %(default)gs)")
     compare.add_argument("--format", choices=("table", "json", "markdown"), default="table",
                          help="default: %(default)s; markdown adds a round on the hostile "
                               "fleet and the written comparison")

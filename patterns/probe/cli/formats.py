@@ -16,6 +16,7 @@ round), so the two can never disagree on names or labels.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -113,24 +114,47 @@ def line(result: ProbeResult) -> str:
 
 
 class Metrics:
-    """The per-target Prometheus gauges of a scan, on a registry of their own.
+    """The per-target Prometheus gauges of a scan, on a registry of their own, named and
+    typed as Prometheus's blackbox exporter names them, so the dashboards and alerts an
+    operator already has for it work unchanged (each labelled ``target``: the target's
+    hosts-file line):
 
-    - ``probe_up{target}``: 1 if the last probe was healthy, else 0;
-    - ``probe_latency_seconds{target}``: how long the last probe took;
-    - ``probe_outcome{target, outcome}``: 1 for the last probe's outcome and 0 for the
-      nine others, so a query never finds two current outcomes for one target (the
-      usual way to export an enum as gauges).
+    - ``probe_success``: 1 if the last probe was healthy, else 0;
+    - ``probe_duration_seconds``: how long the last probe took;
+    - ``probe_http_status_code``: for ``http`` and ``https`` targets, the status of the
+      last response, and 0 when none arrived (refused, timed out, garbage), as the
+      blackbox exporter says it;
+    - ``probe_ssl_earliest_cert_expiry``: the certificate's ``notAfter`` in seconds
+      since the epoch (:attr:`~patterns.probe.ProbeResult.cert_expires`), only for a
+      target whose last probe saw one (alert on ``probe_ssl_earliest_cert_expiry -
+      time() < 14 * 86400``);
+    - ``probe_outcome{target, outcome}``: this tool's own, beside the blackbox names: 1
+      for the last probe's outcome and 0 for the others, so a query never finds two
+      current outcomes for one target (the usual way to export an enum as gauges). The
+      blackbox exporter has no such enum (a failure is ``probe_success`` 0 and a log
+      line), and *why* a host is down is what this tool's outcomes are for.
 
-    A fresh registry, not the process-wide default one: what is exported is exactly
-    these gauges, and tests can build as many as they like.
+    A gauge says what the last probe found: a value the last probe did not give (no
+    certificate this time, no latency for a probe that never started) is removed, not
+    left at what an earlier round said. A fresh registry, not the process-wide default
+    one: what is exported is exactly these gauges, and tests can build as many as they
+    like. Go counterpart: the blackbox exporter's ``prometheus.NewRegistry()`` per probe.
     """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.up = Gauge("probe_up", "1 if the last probe of the target was healthy",
-                        ["target"], registry=self.registry)
-        self.latency = Gauge("probe_latency_seconds", "Seconds the last probe took",
+        # Help texts in the blackbox exporter's words, where it has some.
+        self.success = Gauge("probe_success", "Displays whether or not the probe was a success",
                              ["target"], registry=self.registry)
+        self.duration = Gauge("probe_duration_seconds",
+                              "Returns how long the probe took to complete in seconds",
+                              ["target"], registry=self.registry)
+        self.status = Gauge("probe_http_status_code",
+                            "Response HTTP status code (0 if no response arrived)",
+                            ["target"], registry=self.registry)
+        self.cert_expiry = Gauge("probe_ssl_earliest_cert_expiry",
+                                 "Returns earliest SSL cert expiry in unixtime",
+                                 ["target"], registry=self.registry)
         self.outcome = Gauge("probe_outcome", "1 for the outcome of the last probe, else 0",
                              ["target", "outcome"], registry=self.registry)
 
@@ -138,15 +162,26 @@ class Metrics:
         """Set every gauge of each result's target from that result."""
         for result in results:
             target = str(result.target)
-            self.up.labels(target).set(1 if result.healthy else 0)
-            if result.latency is not None:
-                self.latency.labels(target).set(result.latency)
+            self.success.labels(target).set(1 if result.healthy else 0)
+            _set_or_remove(self.duration, target, result.latency)
+            if result.target.speaks_http:  # a tcp or icmp probe has no status to give
+                self.status.labels(target).set(result.status or 0)
+            _set_or_remove(self.cert_expiry, target, result.cert_expires)
             for outcome in OUTCOMES:
                 self.outcome.labels(target, outcome).set(1 if outcome == result.outcome else 0)
 
     def text(self) -> str:
         """The registry in the Prometheus text exposition format (labels escaped)."""
         return generate_latest(self.registry).decode("utf-8")
+
+
+def _set_or_remove(gauge: Gauge, target: str, value: float | None) -> None:
+    """``gauge{target}`` set to ``value``, or gone if the last probe gave none."""
+    if value is not None:
+        gauge.labels(target).set(value)
+    else:
+        with contextlib.suppress(KeyError):  # older prometheus_client: never set
+            gauge.remove(target)
 
 
 def as_prom(results: Sequence[ProbeResult]) -> str:

@@ -62,8 +62,8 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float) -> li
 class Metrics:
     """Each target's last probe as gauges, on a registry of their own.
 
-    - ``probe_up{target}``: 1 if the last probe was healthy, else 0;
-    - ``probe_latency_seconds{target}``: how long the last probe took;
+    - ``probe_success{target}``: 1 if the last probe was healthy, else 0;
+    - ``probe_duration_seconds{target}``: how long the last probe took;
     - ``probe_outcome{target, outcome}``: 1 for the last probe's outcome, 0 for the nine
       others (the usual way to export an enum as gauges).
 
@@ -76,10 +76,10 @@ class Metrics:
         # Not the process-wide default registry: what a scrape sees is exactly these
         # gauges, and a test (or a second aggregator) can build as many as it likes.
         self.registry = CollectorRegistry()
-        self.up = Gauge("probe_up", "1 if the last probe of the target was healthy",
-                        ["target"], registry=self.registry)
-        self.latency = Gauge("probe_latency_seconds", "Seconds the last probe took",
+        self.success = Gauge("probe_success", "1 if the last probe of the target was healthy",
                              ["target"], registry=self.registry)
+        self.duration = Gauge("probe_duration_seconds", "Seconds the last probe took",
+                              ["target"], registry=self.registry)
         self.outcome = Gauge("probe_outcome", "1 for the outcome of the last probe, else 0",
                              ["target", "outcome"], registry=self.registry)
 
@@ -87,8 +87,8 @@ class Metrics:
         """Set every gauge of each result's target from that result."""
         for result in results:
             target = str(result.target)  # its hosts-file line: one label value per target
-            self.up.labels(target).set(1 if result.healthy else 0)
+            self.success.labels(target).set(1 if result.healthy else 0)
             if result.latency is not None:
-                self.latency.labels(target).set(result.latency)
+                self.duration.labels(target).set(result.latency)
             for outcome in OUTCOMES:
                 self.outcome.labels(target, outcome).set(1 if outcome == result.outcome else 0)
