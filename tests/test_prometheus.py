@@ -10,7 +10,7 @@ what the fleet's truth says, for each runtime: ``count(probe_success)`` the targ
 ``sum(probe_success)`` the healthy ones.
 
 Each needs the Debian packages ``prometheus`` (with ``promtool``); a test skips, with
-the reason, where its tool is missing. Every process is started by the test and
+the reason, where its tool is missing (and fails where CI requires it). Every process is started by the test and
 stopped in a ``finally``; only loopback addresses are used, and the HTTP clients are
 ``http.client`` on 127.0.0.1, which no proxy setting can send elsewhere.
 """
@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from programs import program
 from prometheus_client.parser import text_string_to_metric_families
 
 from patterns.probe import ProbeResult, Target
@@ -40,12 +40,20 @@ from patterns.probe.cli.formats import Metrics
 from patterns.probe.fleet import Fleet
 from patterns.runtimes import RUNTIMES
 
-PROMTOOL = shutil.which("promtool")
-PROMETHEUS = shutil.which("prometheus")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None,
-                                    reason="no promtool (Debian: prometheus)")
-needs_prometheus = pytest.mark.skipif(PROMETHEUS is None,
-                                      reason="no prometheus server (Debian: prometheus)")
+# Each test asks for its program first (tests/programs.py): it skips, saying which
+# package brings it, where the program is missing, and fails where CI requires it.
+needs_promtool = pytest.mark.usefixtures("promtool")
+needs_prometheus = pytest.mark.usefixtures("prometheus")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return program("promtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> str:
+    return program("prometheus")
 
 RUN_TIMEOUT_S = 20.0  # no process here should take more than a few seconds
 ANSWER_WITHIN_S = 12.0  # from Prometheus's start to its query answering what it scraped
@@ -56,8 +64,7 @@ PROBE_TIMEOUT = "1s"  # the least probe timeout the fleet's truth holds for
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL is not None
-    return subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+    return subprocess.run([program("promtool"), "check", "metrics"], input=text, capture_output=True,
                           text=True, timeout=RUN_TIMEOUT_S, check=False)
 
 
@@ -274,10 +281,9 @@ class PrometheusServer:
                                    for runtime, address in runtimes.items()],
             }],
         }), encoding="utf-8")
-        assert PROMETHEUS is not None
         self.log = (folder / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+            [program("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
 
