@@ -10,8 +10,8 @@ what the fleet's truth says, for each runtime: ``count(probe_success)`` the targ
 ``sum(probe_success)`` the healthy ones.
 
 Each needs the Debian packages ``prometheus`` (with ``promtool``); a test skips, with
-the reason, where its tool is missing (and fails where CI requires it). Every process is started by the test and
-stopped in a ``finally``; only loopback addresses are used, and the HTTP clients are
+the reason, where its tool is missing (and fails where CI requires it). Every process
+is started by the test and stopped in a ``finally``; only loopback addresses are used, and the HTTP clients are
 ``http.client`` on 127.0.0.1, which no proxy setting can send elsewhere.
 """
 
@@ -64,8 +64,8 @@ PROBE_TIMEOUT = "1s"  # the least probe timeout the fleet's truth holds for
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([program("promtool"), "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT_S, check=False)
+    return subprocess.run([program("promtool"), "check", "metrics"], input=text,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -283,8 +283,8 @@ class PrometheusServer:
         }), encoding="utf-8")
         self.log = (folder / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
-            [program("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
+            [program("prometheus"), f"--config.file={config}",
+             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
 
     def __enter__(self) -> PrometheusServer:
