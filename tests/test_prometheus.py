@@ -11,8 +11,8 @@ what the fleet's truth says, for each runtime: ``count(probe_success)`` the targ
 
 Each needs the Debian packages ``prometheus`` (with ``promtool``); a test skips, with
 the reason, where its tool is missing (and fails where CI requires it). Every process
-is started by the test and stopped in a ``finally``; only loopback addresses are used, and the HTTP clients are
-``http.client`` on 127.0.0.1, which no proxy setting can send elsewhere.
+is started by the test and stopped in a ``finally``; only loopback addresses are used,
+and the HTTP clients are ``http.client`` on 127.0.0.1, which no proxy setting can send elsewhere.
 """
 
 from __future__ import annotations
@@ -284,7 +284,8 @@ class PrometheusServer:
         self.log = (folder / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
             [program("prometheus"), f"--config.file={config}",
-             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
+             f"--storage.tsdb.path={folder / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
 
     def __enter__(self) -> PrometheusServer:
