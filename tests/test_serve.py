@@ -219,7 +219,8 @@ def test_probe_answers_with_the_result_as_json(runtime: str) -> None:
         status, headers, body = answers[target]
         assert (status, headers["Content-Type"]) == (200, "application/json"), body
         record = json.loads(body)
-        assert set(record) == {"target", "outcome", "status", "latency", "error", "runtime"}
+        assert set(record) == {"target", "outcome", "status", "latency", "error", "runtime",
+                               "cert_expires"}
         assert (record["target"], record["outcome"], record["runtime"]) == (
             str(target), outcome, runtime)
 
