@@ -16,11 +16,13 @@ needs the context, and none has a timeout of its own. A ``CancelledError`` from 
 The socket calls are the threads driver's, each awaited on the loop (``sock_connect``,
 ``sock_sendall``, ``sock_recv``), not asyncio's streams: a probe reads one short answer
 and closes, and needs no stream's transport, protocol and buffers. That keeps the
-three drivers one text; it is hardly faster (``docs/measurements.md``). TLS
-(``https``) goes the same way: :class:`~patterns.probe.tls.TlsSession`'s bytes over the
-same ``sock_*`` calls, inside the same scope. asyncio's own TLS lives in its transports
-(``open_connection(ssl=...)``, ``loop.start_tls``), with a handshake timeout of their
-own beside the probe's deadline; one TLS core keeps the three drivers one text.
+three drivers one text; it is hardly faster (``docs/measurements.md``).
+
+TLS (``https``): :class:`~patterns.probe.tls.TlsSession`'s bytes over the same
+``sock_*`` calls, inside the same scope, so the deadline covers the handshake as every
+read. The runtime's own way is its transports' TLS (``open_connection(ssl=...)``,
+``loop.start_tls``), with a handshake timeout of its own beside the probe's deadline;
+the driver keeps to one TLS core for the three runtimes, as it keeps to one HTTP core.
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that

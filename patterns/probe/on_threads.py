@@ -15,12 +15,11 @@ call, the probe then asks the context why (``ctx.check()``): past the deadline t
 is a ``timeout``, and cancelled it is no outcome at all. The context is handed down to
 every call; asyncio and trio wrap the whole probe in one ``ctx.scope()`` instead.
 
-TLS (``https``) is :class:`~patterns.probe.tls.TlsSession`'s bytes over the same
+TLS (``https``): :class:`~patterns.probe.tls.TlsSession`'s bytes over the same
 blocking calls, so ``_blocking`` keeps the deadline through the handshake as through
-every other read. Threads could have ``ssl``'s own ``SSLContext.wrap_socket``, which
-does the handshake inside the socket calls and honours the same socket timeout; the
-driver does not use it, so that the three drivers speak TLS through one core, the way
-they speak HTTP through one.
+every read. The runtime's own way is ``ssl``'s ``SSLContext.wrap_socket``, which shakes
+hands inside the socket calls under the same socket timeout; the driver keeps to one
+TLS core for the three runtimes, as it keeps to one HTTP core.
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that

@@ -17,11 +17,13 @@ The socket calls are the threads driver's, each awaited (``trio.socket``), not t
 streams: ``open_tcp_stream`` races addresses in a nursery of its own ("happy
 eyeballs") and wraps the socket's errors in its own, more than a probe of one short
 answer needs (``docs/measurements.md`` has what the bare sockets save in a burst).
-TLS (``https``) goes the same way: :class:`~patterns.probe.tls.TlsSession`'s bytes over
-the same socket, inside the same scope. trio offers ``trio.SSLStream``, TLS over any
-trio stream on the very same ``ssl.MemoryBIO`` machinery; the driver does not use it:
-it wants a stream where the driver has a socket, and the three drivers would then speak
-TLS through three APIs where they speak HTTP through one core.
+
+TLS (``https``): :class:`~patterns.probe.tls.TlsSession`'s bytes over the same socket,
+inside the same scope, so the deadline covers the handshake as every read. The
+runtime's own way is ``trio.SSLStream``, TLS over any trio stream on the same
+``ssl.MemoryBIO`` machinery as ``TlsSession``; it wants a stream where the driver has a
+socket, and the driver keeps to one TLS core for the three runtimes, as it keeps to one
+HTTP core.
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that
