@@ -12,22 +12,28 @@ timeout is at least 1 s; every test closes what it opens (the autouse fixture in
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from patterns.probe import BODY_CAP, OUTCOMES, Target, cli, outcome_for
 from patterns.probe.fleet import (
+    BAD_CERTIFICATE,
+    CERT_VALID_S,
     DELAYS_S,
     IDEAL_DELAY_S,
     PROFILES,
@@ -44,13 +50,22 @@ PROBE_TIMEOUT_S = 1.0  # the least timeout the fleet's truth holds for
 GONE_WITHIN_S = 3.0  # how soon a fleet's process must exit once its parent is gone
 
 
-def probe(target: Target, timeout: float = PROBE_TIMEOUT_S) -> str:
-    """A probe on blocking sockets: one deadline for the whole exchange."""
+def probe(target: Target, timeout: float = PROBE_TIMEOUT_S, *,
+          ca_pem: str | None = None) -> str:
+    """A probe on blocking sockets: one deadline for the whole exchange. An https
+    target gets ``ssl``'s own socket, trusting ``ca_pem``: not the library's TLS, so
+    that the fleet is checked against something else than the probe under test."""
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((target.host, target.port), timeout=timeout) as sock:
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(
+                socket.create_connection((target.host, target.port), timeout=timeout))
             if target.kind == "tcp":
                 return "ok"
+            if target.kind == "https":  # the handshake gets the socket's timeout: a stall is one
+                context = ssl.create_default_context(cadata=ca_pem)
+                sock = stack.enter_context(
+                    context.wrap_socket(sock, server_hostname=target.host))
             exchange = HttpExchange(target)
             sock.sendall(exchange.request())
             while True:
@@ -60,14 +75,15 @@ def probe(target: Target, timeout: float = PROBE_TIMEOUT_S) -> str:
                 sock.settimeout(remaining)
                 if exchange.receive(sock.recv(65536)):
                     return exchange.verdict().outcome
-    except OSError as exc:
+    except OSError as exc:  # ssl.SSLError included: tls_error
         return outcome_for(exc)[0]
 
 
-def probe_all(targets: list[Target]) -> dict[Target, str]:
+def probe_all(targets: list[Target], *, ca_pem: str | None = None) -> dict[Target, str]:
     """Probe every target at once, so the hanging ones cost one timeout in all."""
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-        return dict(zip(targets, pool.map(probe, targets), strict=True))
+        outcomes = pool.map(lambda target: probe(target, ca_pem=ca_pem), targets)
+        return dict(zip(targets, outcomes, strict=True))
 
 
 # -- the plan ---------------------------------------------------------------------------
@@ -87,6 +103,8 @@ def test_same_seed_same_plan_and_a_different_seed_a_different_one() -> None:
                   "wrong_content": 5}),
     ("hostile", {"healthy": 50, "slow_drip": 10, "oversized": 10, "garbage": 10,
                  "reset": 10, "full_backlog": 10}),
+    ("tls", {"healthy": 70, "tls_ok": 10, "tls_unknown_ca": 5, "tls_expired": 5,
+             "tls_wrong_name": 5, "tls_stall": 5}),
 ])
 def test_profile_composition(profile: str, expected: dict[str, int]) -> None:
     hosts = plan(100, profile, seed=0)
@@ -102,11 +120,15 @@ def test_profile_composition(profile: str, expected: dict[str, int]) -> None:
     assert {h.role for h in tcp} <= {"healthy", "refused"}
     assert len([h for h in tcp if h.role == "healthy"]) == (
         0 if profile == "ideal" else expected["healthy"] // 4)
+    # The TLS hosts, and only they, are https hosts.
+    assert {h.role for h in hosts if h.kind == "https"} == {
+        role for role in expected if role.startswith("tls_")}
+    assert all(h.kind == "https" for h in hosts if h.role.startswith("tls_"))
     for h in hosts:
-        if h.role in ("hanging", "slow_drip", "full_backlog"):
+        if h.role in ("hanging", "slow_drip", "full_backlog", "tls_stall"):
             assert h.delay == math.inf
-        elif h.kind == "tcp" or h.role == "refused":
-            assert h.delay == 0.0
+        elif h.kind == "tcp" or h.role in ("refused", *BAD_CERTIFICATE):
+            assert h.delay == 0.0  # refused, accepted, or failed at the handshake at once
         elif profile == "ideal":
             assert h.delay == IDEAL_DELAY_S
         else:
@@ -156,17 +178,80 @@ def test_bad_arguments() -> None:
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_every_host_does_what_its_truth_says(profile: str) -> None:
     with Fleet(hosts=100, profile=profile, seed=0) as fleet:
-        outcomes = probe_all(fleet.targets)
+        outcomes = probe_all(fleet.targets, ca_pem=fleet.ca_pem)
         wrong = {f"{t} ({fleet.roles[t]})": (outcomes[t], fleet.truth[t])
                  for t in fleet.targets if outcomes[t] != fleet.truth[t]}
         assert not wrong, f"probe outcome vs truth: {wrong}"
-        assert {t.kind for t in fleet.targets} == ({"http"} if profile == "ideal"
-                                                   else {"tcp", "http"})
+        kinds = {"ideal": {"http"}, "tls": {"tcp", "http", "https"}}
+        assert {t.kind for t in fleet.targets} == kinds.get(profile, {"tcp", "http"})
+        assert (fleet.ca_pem is not None) == (profile == "tls")
         if LINUX:  # every host on an address of its own, all on one port
             assert len({t.host for t in fleet.targets}) == 100
             assert len({t.port for t in fleet.targets}) == 1
         else:
             assert len({t.port for t in fleet.targets}) == 100
+
+
+def _certificate(target: Target) -> x509.Certificate:
+    """The certificate an https host presents, whatever it is (nothing verified)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((target.host, target.port), timeout=PROBE_TIMEOUT_S) as raw, \
+            context.wrap_socket(raw) as sock:
+        der = sock.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def test_each_tls_host_presents_the_certificate_its_role_asks_for() -> None:
+    started = time.time()
+    with Fleet(hosts=10, profile="tls", seed=0) as fleet:
+        assert fleet.ca_pem is not None
+        ca = x509.load_pem_x509_certificate(fleet.ca_pem.encode())
+        https = [t for t in fleet.targets if t.kind == "https"]
+        roles = {fleet.roles[t] for t in https}
+        assert roles == {"tls_ok", "tls_unknown_ca", "tls_expired", "tls_wrong_name",
+                         "tls_stall"}
+        # Every host whose handshake can complete has its notAfter known; the stall's never does.
+        assert set(fleet.cert_expires) == {t for t in https if fleet.roles[t] != "tls_stall"}
+        for target, expires in fleet.cert_expires.items():
+            role = fleet.roles[target]
+            cert = _certificate(target)
+            assert cert.not_valid_after_utc == datetime.fromtimestamp(expires, UTC), role
+            names = cert.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName).value
+            signed_by_fleet = cert.issuer == ca.subject
+            assert signed_by_fleet == (role != "tls_unknown_ca"), role
+            if role == "tls_wrong_name":
+                assert names.get_values_for_type(x509.DNSName) == ["elsewhere.fleet.test"]
+                assert not names.get_values_for_type(x509.IPAddress)
+            else:
+                assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == [
+                    target.host], role
+            if role == "tls_expired":
+                assert expires < started
+            else:
+                assert started + CERT_VALID_S - 1 <= expires <= time.time() + CERT_VALID_S
+
+
+def test_the_bad_certificates_are_fine_but_for_the_certificate() -> None:
+    # Without verification the three roles whose certificate is spoiled answer like a
+    # tls_ok host: the certificate is the only thing wrong with them.
+    with Fleet(hosts=10, profile="tls", seed=1) as fleet:
+        for target in fleet.targets:
+            if fleet.roles[target] in BAD_CERTIFICATE:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                with socket.create_connection((target.host, target.port),
+                                              timeout=PROBE_TIMEOUT_S) as raw, \
+                        context.wrap_socket(raw) as sock:
+                    exchange = HttpExchange(target)
+                    sock.sendall(exchange.request())
+                    while not exchange.receive(sock.recv(65536)):
+                        pass
+                assert exchange.verdict().outcome == "ok", fleet.roles[target]
 
 
 def test_slow_drip_defeats_a_timeout_per_read() -> None:
@@ -202,13 +287,15 @@ def test_oversized_bodies_are_at_least_twice_the_cap() -> None:
         assert len(body) >= 2 * BODY_CAP
 
 
-def test_same_seed_same_fleet() -> None:
-    with Fleet(hosts=20, profile="hostile", seed=3) as fleet:
+@pytest.mark.parametrize("profile", ["hostile", "tls"])
+def test_same_seed_same_fleet(profile: str) -> None:
+    # (A TLS fleet makes new keys every time: the same hosts, not the same secrets.)
+    with Fleet(hosts=20, profile=profile, seed=3) as fleet:
         first = (fleet.targets, fleet.truth, fleet.latency, fleet.roles)
-    with Fleet(hosts=20, profile="hostile", seed=3) as fleet:
+    with Fleet(hosts=20, profile=profile, seed=3) as fleet:
         again = (fleet.targets, fleet.truth, fleet.latency, fleet.roles)
     assert first == again
-    with Fleet(hosts=20, profile="hostile", seed=4) as fleet:
+    with Fleet(hosts=20, profile=profile, seed=4) as fleet:
         other = (fleet.targets, fleet.truth, fleet.latency, fleet.roles)
     assert [first[1][t] for t in first[0]] != [other[1][t] for t in other[0]]
 

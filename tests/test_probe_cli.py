@@ -92,6 +92,17 @@ def ideal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, Pat
         yield fleet, hosts_file(fleet, tmp_path_factory.mktemp("ideal") / "hosts.txt")
 
 
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, Path, Path]]:
+    """A TLS fleet of 10 (every TLS role, plain hosts beside), its file and its CA."""
+    directory = tmp_path_factory.mktemp("tls")
+    with Fleet(hosts=10, profile="tls") as fleet:
+        assert fleet.ca_pem is not None
+        ca = directory / "ca.pem"
+        ca.write_text(fleet.ca_pem, encoding="utf-8")
+        yield fleet, hosts_file(fleet, directory / "hosts.txt"), ca
+
+
 def truth_of(fleet: Fleet) -> dict[str, str]:
     return {str(target): outcome for target, outcome in fleet.truth.items()}
 
@@ -208,6 +219,8 @@ def bad_input_cases(tmp: Path, hosts: Path) -> dict[str, tuple[list[str], str]]:
     empty = tmp / "empty.txt"
     empty.write_text("# nothing here\n", encoding="utf-8")
     missing = tmp / "missing.txt"
+    not_pem = tmp / "ca.txt"
+    not_pem.write_text("trust me\n", encoding="utf-8")
     scan = ["scan", "--timeout", SCAN_TIMEOUT, "--targets"]
     return {
         "missing file": ([*scan, str(missing)], f"{missing}: cannot read"),
@@ -240,6 +253,16 @@ def bad_input_cases(tmp: Path, hosts: Path) -> dict[str, tuple[list[str], str]]:
                               "invalid choice: 'calm'"),
         "serve, bad file": (["serve", "--port", "0", "--targets", str(missing)],
                             f"{missing}: cannot read"),
+        "scan, no --ca file": ([*scan, str(hosts), "--ca", str(missing)],
+                               f"--ca {missing}: cannot read"),
+        "check, --ca not PEM": (["check", "https://127.0.0.1:9/", "--ca", str(not_pem)],
+                                f"--ca {not_pem}: no PEM certificate in it"),
+        "serve, --ca not PEM": (["serve", "--port", "0", "--targets", str(hosts), "--ca",
+                                 str(not_pem)], f"--ca {not_pem}: no PEM certificate in it"),
+        "fleet --ca-out, no TLS": (["fleet", "--hosts", "3", "--profile", "ideal",
+                                    "--targets-out", str(tmp / "fleet.txt"),
+                                    "--ca-out", str(tmp / "fleet-ca.pem")],
+                                   "--ca-out: the ideal fleet has no TLS hosts"),
     }
 
 
@@ -316,6 +339,100 @@ def test_check_prints_one_line(standard: tuple[Fleet, Path]) -> None:
     done = probe_cli("check", str(refused), "--timeout", SCAN_TIMEOUT, "--runtime", "asyncio")
     assert done.returncode == 1, done.stderr
     assert len(done.stdout.splitlines()) == 1 and " refused " in done.stdout
+
+
+# -- https: --ca and --insecure ---------------------------------------------------------
+
+
+def test_check_https_trusts_the_ca_it_is_given(tls: tuple[Fleet, Path, Path]) -> None:
+    fleet, _, ca = tls
+    healthy = next(t for t in fleet.targets if fleet.roles[t] == "tls_ok")
+    unknown = next(t for t in fleet.targets if fleet.roles[t] == "tls_unknown_ca")
+    done = probe_cli("check", str(healthy), "--ca", str(ca), "--timeout", SCAN_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1 and " ok " in done.stdout
+    # The system's store alone does not know the fleet's CA.
+    done = probe_cli("check", str(healthy), "--timeout", SCAN_TIMEOUT, "--runtime", "trio")
+    assert done.returncode == 1, done.stderr
+    assert " tls_error " in done.stdout and "unable to get local issuer" in done.stdout
+    # --insecure takes any certificate: a stranger's too.
+    done = probe_cli("check", str(unknown), "--insecure", "--timeout", SCAN_TIMEOUT,
+                     "--runtime", "asyncio")
+    assert done.returncode == 0, done.stderr
+    assert " ok " in done.stdout
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_scan_with_ca_matches_the_tls_fleets_truth(tls: tuple[Fleet, Path, Path],
+                                                   runtime: str) -> None:
+    fleet, path, ca = tls
+    done = probe_cli("scan", "--targets", str(path), "--runtime", runtime, "--ca", str(ca),
+                     "--timeout", SCAN_TIMEOUT, "--format", "json")
+    assert done.returncode == 1, done.stderr  # bad certificates and a stall
+    records = json.loads(done.stdout)
+    assert {r["target"]: r["outcome"] for r in records} == truth_of(fleet)
+    assert {r["target"]: r["cert_expires"] for r in records
+            if r["cert_expires"] is not None} == {
+        str(t): fleet.cert_expires[t] for t in fleet.targets if fleet.roles[t] == "tls_ok"}
+
+
+def test_scan_insecure_finds_the_bad_certificates_ok(tls: tuple[Fleet, Path, Path]) -> None:
+    fleet, path, _ = tls
+    done = probe_cli("scan", "--targets", str(path), "--insecure", "--timeout", SCAN_TIMEOUT,
+                     "--format", "json")
+    assert done.returncode == 1, done.stderr  # the stall is still a timeout
+    records = {r["target"]: r for r in json.loads(done.stdout)}
+    for target in fleet.targets:
+        record = records[str(target)]
+        if fleet.roles[target] == "tls_stall":
+            assert record["outcome"] == "timeout"
+        else:
+            assert record["outcome"] == "ok", record
+        # Every certificate a handshake got, spoiled or not, has its expiry reported.
+        assert record["cert_expires"] == fleet.cert_expires.get(target), record
+
+
+def test_serve_probes_https_with_its_ca(tls: tuple[Fleet, Path, Path]) -> None:
+    fleet, path, ca = tls
+    healthy = next(t for t in fleet.targets if fleet.roles[t] == "tls_ok")
+    process = start_cli("serve", "--port", "0", "--targets", str(path), "--interval", "60",
+                        "--timeout", SCAN_TIMEOUT, "--ca", str(ca))
+    try:
+        said = read_until(process, b"/metrics", RUN_TIMEOUT_S).decode()
+        port = int(said.split("http://", 1)[1].split("/metrics", 1)[0].rsplit(":", 1)[1])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("GET", f"/probe?target={healthy}")
+            record = json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
+        assert (record["outcome"], record["status"]) == ("ok", 200), record
+        assert record["cert_expires"] == fleet.cert_expires[healthy]
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        stop(process)
+    assert process.returncode == 128 + signal.SIGTERM
+
+
+def test_fleet_writes_its_ca_for_scan_ca(tmp_path: Path) -> None:
+    out, ca = tmp_path / "fleet.txt", tmp_path / "ca.pem"
+    process = start_cli("fleet", "--hosts", "10", "--profile", "tls", "--targets-out", str(out),
+                        "--ca-out", str(ca))
+    try:
+        read_until(process, b"Ctrl-C to stop", RUN_TIMEOUT_S)
+        assert "https://" in out.read_text(encoding="utf-8")
+        assert ca.read_text(encoding="utf-8").startswith("-----BEGIN CERTIFICATE-----")
+        # The CA it wrote is the one its TLS hosts' certificates chain to.
+        done = probe_cli("scan", "--targets", str(out), "--ca", str(ca), "--timeout",
+                         SCAN_TIMEOUT, "--format", "json")
+        outcomes = {r["outcome"] for r in json.loads(done.stdout)
+                    if r["target"].startswith("https://")}
+        assert outcomes == {"ok", "tls_error", "timeout"}, done.stdout
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        stop(process)
 
 
 # -- fleet ------------------------------------------------------------------------------

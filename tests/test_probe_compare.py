@@ -52,6 +52,18 @@ def test_json_has_the_design_keys_for_each_runtime_and_every_host_right() -> Non
         assert figures["peak_memory_bytes"] > 1 << 20 and figures["cpu_s"] > 0
 
 
+def test_the_tls_fleet_is_compared_with_its_ca_passed_to_every_round() -> None:
+    # Each round runs in a fresh process: it gets the fleet's CA with its targets, or
+    # every https host would be a tls_error there.
+    done = compare_cli("--hosts", "10", "--workers", "10", "--profile", "tls", "--rounds", "1",
+                       "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["profile"] == "tls"
+    for name, figures in report["runtimes"].items():
+        assert figures["hosts"] == figures["correct"] == 10, (name, figures["mistakes"])
+
+
 def test_the_table_has_a_row_per_runtime_and_the_fleets_headroom() -> None:
     done = compare_cli("--hosts", "6", "--workers", "6", "--profile", "ideal",
                        "--rounds", "1")

@@ -34,8 +34,9 @@ from runtimes import Runtime, background
 
 from patterns.context import Canceled
 from patterns.probe import ProbeResult, Target
-from patterns.probe.fleet import Fleet
+from patterns.probe.fleet import BAD_CERTIFICATE, Fleet
 from patterns.probe.icmp import IcmpNotPermitted, icmp_socket
+from patterns.probe.tls import TlsConfig
 
 TIMEOUT_S = 1.0  # a scan's per-probe timeout: the least one the fleet's truth holds for
 SLACK_S = 0.5  # how far past its deadline a probe may end (scheduling, closing)
@@ -59,8 +60,8 @@ def run(rt: Runtime, scenario: Callable[..., Coroutine[Any, Any, Any]], *args: A
 
 
 
-async def probe(rt: Runtime, ctx: Any, target: Target) -> ProbeResult:
-    result: ProbeResult = await rt.call(rt.module("probe").probe, ctx, target)
+async def probe(rt: Runtime, ctx: Any, target: Target, **kwargs: Any) -> ProbeResult:
+    result: ProbeResult = await rt.call(rt.module("probe").probe, ctx, target, **kwargs)
     return result
 
 
@@ -302,10 +303,11 @@ def test_a_job_that_fails_in_the_pool_is_still_a_result(
     module = rt.module("probe")
     real = module.probe
 
-    def buggy(ctx: Any, target: Target) -> Any:
+    def buggy(ctx: Any, target: Target, **kwargs: Any) -> Any:
         if target == targets[2]:
             raise RuntimeError("a bug in the driver")
-        return real(ctx, target)  # a result in threads, a coroutine for the pool to await
+        # A result in threads, a coroutine for the pool to await.
+        return real(ctx, target, **kwargs)
 
     monkeypatch.setattr(module, "probe", buggy)
 
@@ -317,6 +319,147 @@ def test_a_job_that_fails_in_the_pool_is_still_a_result(
     assert [r.outcome for r in results] == ["ok", "ok", "protocol_error", "ok", "ok"]
     assert results[2].error == "RuntimeError: a bug in the driver"
     assert results[2].latency is not None and results[2].runtime == rt.name
+
+
+# -- https: the TLS fault matrix -------------------------------------------------------------
+
+TLS_ROLES = ("tls_ok", "tls_unknown_ca", "tls_expired", "tls_wrong_name", "tls_stall")
+UNVERIFIED = {  # why each bad certificate fails, in OpenSSL's words
+    "tls_unknown_ca": "certificate verify failed: unable to get local issuer certificate",
+    "tls_expired": "certificate verify failed: certificate has expired",
+    "tls_wrong_name": "certificate verify failed: IP address mismatch, certificate is "
+                      "not valid for '{host}'",
+}
+
+
+@pytest.fixture(scope="module")
+def tls_fleet() -> Iterator[Fleet]:
+    """A fleet of 20 with every TLS role (and plain hosts beside), for the whole module."""
+    with Fleet(hosts=20, profile="tls", seed=0) as fleet:
+        yield fleet
+
+
+def tls_truth(fleet: Fleet, target: Target, *, insecure: bool) -> str:
+    """How a probe of ``target`` ends, trusting the fleet's CA, or nothing (``insecure``)."""
+    if insecure and fleet.roles[target] in BAD_CERTIFICATE:
+        return "ok"  # the certificate was all that was wrong with the host
+    return fleet.truth[target]
+
+
+@pytest.mark.parametrize("insecure", [False, True], ids=["verified", "insecure"])
+def test_each_tls_host_ends_as_it_deserves(rt: Runtime, tls_fleet: Fleet,
+                                           insecure: bool) -> None:
+    fleet = tls_fleet
+    config = TlsConfig(ca_pem=fleet.ca_pem, insecure=insecure)
+    hosts = {fleet.roles[t]: t for t in fleet.targets if t.kind == "https"}  # one per role
+    assert set(hosts) == set(TLS_ROLES)
+
+    async def scenario(rt: Runtime) -> dict[str, ProbeResult]:
+        results = {}
+        for role, target in hosts.items():
+            # The stall ends at its deadline: a short one, as for every silent host.
+            deadline = SHORT_S if role == "tls_stall" else ANSWER_S
+            with background(rt).with_timeout(deadline) as ctx:
+                results[role] = await probe(rt, ctx, target, tls=config)
+        return results
+
+    results = run(rt, scenario)
+    for role, result in results.items():
+        target = hosts[role]
+        expected = tls_truth(fleet, target, insecure=insecure)
+        assert (result.target, result.outcome) == (target, expected), result
+        assert result.runtime == rt.name
+        if expected == "ok":
+            assert (result.status, result.error) == (200, None), result
+            # notAfter, as the certificate says it: the expired one's too, unverified.
+            assert result.cert_expires == fleet.cert_expires[target], result
+        elif expected == "tls_error":
+            assert result.error == UNVERIFIED[role].format(host=target.host), result
+            assert (result.status, result.cert_expires) == (None, None), result
+        else:  # the stall: no hello came back before the deadline
+            assert (result.outcome, result.status, result.cert_expires) == (
+                "timeout", None, None), result
+            assert result.latency is not None and result.latency <= SHORT_S + SLACK_S
+
+
+def test_a_scan_of_the_tls_fleet_finds_every_host_as_it_is(rt: Runtime,
+                                                           tls_fleet: Fleet) -> None:
+    fleet = tls_fleet
+
+    async def scenario(rt: Runtime) -> list[ProbeResult]:
+        return await scan(rt, fleet.targets, workers=len(fleet.targets), timeout=TIMEOUT_S,
+                          tls=TlsConfig(ca_pem=fleet.ca_pem))
+
+    results = run(rt, scenario)
+    assert [r.target for r in results] == fleet.targets
+    assert not wrong_outcomes(fleet, results), "outcome vs truth"
+    assert not late(results, TIMEOUT_S), "probes that ended past their deadline"
+    # An expiry for every https host that got through its handshake, and only for them.
+    assert {r.target: r.cert_expires for r in results if r.cert_expires is not None} == {
+        t: fleet.cert_expires[t] for t in fleet.targets if fleet.roles[t] == "tls_ok"}
+
+
+def test_an_expiry_seen_is_kept_when_the_probe_then_fails(rt: Runtime,
+                                                          tls_fleet: Fleet) -> None:
+    fleet = tls_fleet
+    healthy = next(t for t in fleet.targets if fleet.roles[t] == "tls_ok")
+    missing = Target.https(healthy.host, healthy.port, "/nowhere")  # the host's 404
+
+    async def scenario(rt: Runtime) -> ProbeResult:
+        with background(rt).with_timeout(ANSWER_S) as ctx:
+            return await probe(rt, ctx, missing, tls=TlsConfig(ca_pem=fleet.ca_pem))
+
+    result = run(rt, scenario)
+    assert (result.outcome, result.status) == ("bad_status", 404), result
+    assert result.cert_expires == fleet.cert_expires[healthy]
+
+
+class HangUpHost:
+    """A host on 127.0.0.1 that reads one TLS record (a probe's ClientHello) and closes
+    the connection, from a thread of its own."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.target = Target.https("127.0.0.1", self.listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, name="hang-up host")
+
+    def __enter__(self) -> HangUpHost:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(OSError):  # wakes an accept() that no probe came to
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self._thread.join()
+        self.listener.close()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(FAIL_SAFE_S)
+        with contextlib.suppress(OSError):
+            conn, _ = self.listener.accept()
+            with conn:
+                conn.settimeout(FAIL_SAFE_S)
+                record = b""
+                # A record's length is in bytes 3 and 4 of its 5-byte header: read it
+                # whole, so that the close is a FIN and not a reset.
+                while len(record) < 5 or len(record) < 5 + int.from_bytes(record[3:5]):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    record += chunk
+
+
+def test_a_host_that_hangs_up_mid_handshake_is_a_tls_error(rt: Runtime) -> None:
+    # The probe had got no further than TLS: the outcome names that phase.
+    with HangUpHost() as host:
+        async def scenario(rt: Runtime) -> ProbeResult:
+            with background(rt).with_timeout(ANSWER_S) as ctx:
+                return await probe(rt, ctx, host.target)
+
+        result = run(rt, scenario)
+    assert (result.outcome, result.error) == (
+        "tls_error", "connection closed during the TLS handshake"), result
+    assert result.cert_expires is None
 
 
 # -- cancellation ----------------------------------------------------------------------------

@@ -551,7 +551,7 @@ def test_waits_never_get_more_than_burst_plus_rate_times_elapsed_on_trio(
 def fake_probe(rt: Runtime, starts: list[float]) -> Any:
     """A driver's ``probe`` that records when it starts, and asks nothing."""
 
-    async def probe(ctx: Any, target: Target) -> ProbeResult:
+    async def probe(ctx: Any, target: Target, *, tls: Any = None) -> ProbeResult:
         starts.append(rt.now())
         return ProbeResult(target, "ok", None, 0.0, None, rt.name)
 

@@ -11,6 +11,8 @@ This package is the runtime-neutral core, which does no I/O of its own:
 - :mod:`patterns.probe.targets`: :class:`Target` and the hosts file (:func:`parse_targets`);
 - :mod:`patterns.probe.http`: the HTTP/1.1 exchange on ``h11``, sans-IO: bytes in,
   bytes out, a verdict at the end; the drivers only move the bytes;
+- :mod:`patterns.probe.tls`: what an ``https`` probe trusts (``TlsConfig``), and the
+  TLS session that carries the HTTP exchange, sans-IO too (``ssl.MemoryBIO``);
 - :mod:`patterns.probe.icmp`: ICMP echo packets, and the socket to send them on;
 - :mod:`patterns.probe.schedule`: the two yardsticks of a scan, :func:`ideal_makespan`
   and :func:`lower_bound`;
@@ -18,18 +20,21 @@ This package is the runtime-neutral core, which does no I/O of its own:
   three drivers so that a refused connection is ``refused`` in every runtime.
 
 ``on_threads``, ``on_asyncio`` and ``on_trio`` each do the I/O and define
-``probe(ctx, target)`` and ``scan(targets, *, workers, timeout)``; only the one you name
-is imported. The deadline is one for the whole probe (connect, send, every read), taken
-from the probe's context, never a timeout per ``recv``: a host that drips one byte a
-second would renew a per-read timeout forever. :mod:`patterns.probe.serve`, the HTTP
-server of the ``serve`` command, is built on the drivers: a probe asked for over HTTP,
-stopped when its client hangs up.
+``probe(ctx, target, *, tls=None)`` and ``scan(targets, *, workers, timeout, tls=None)``
+(``tls``: a ``TlsConfig``; ``None`` trusts the system's store); only the one you name
+is imported. The deadline is one for the whole probe (connect, TLS handshake, send,
+every read), taken from the probe's context, never a timeout per ``recv``: a host that
+drips one byte a second would renew a per-read timeout forever.
+:mod:`patterns.probe.serve`, the HTTP server of the ``serve`` command, is built on the
+drivers: a probe asked for over HTTP, stopped when its client hangs up.
 """
 
 from __future__ import annotations
 
 import errno
+import re
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -158,6 +163,8 @@ def outcome_for(exc: BaseException) -> tuple[Outcome, str]:
     ``ConnectionRefusedError`` (``ECONNREFUSED``)         ``refused``
     ``ConnectionResetError``, ``ConnectionAbortedError``  ``reset``
     and ``BrokenPipeError``
+    ``ssl.SSLError``: a certificate that did not verify   ``tls_error``
+    (``SSLCertVerificationError``), a failed handshake
     ``TimeoutError`` (socket timeouts, ``asyncio``        ``timeout``
     timeouts, ``DeadlineExceeded``), ``ETIMEDOUT``
     anything else, ``PermissionError`` included           ``protocol_error``
@@ -172,11 +179,17 @@ def outcome_for(exc: BaseException) -> tuple[Outcome, str]:
     The split with the sans-IO exchanges: what the *socket* reports is mapped here;
     what the *bytes* say (bad status, garbage, an answer cut short by a clean close) is
     decided by :class:`~patterns.probe.http.HttpExchange`. A close in mid-answer is
-    ``protocol_error``; ``reset`` needs the kernel to report a reset. Cancellation is
-    not an outcome: a driver lets ``Canceled`` and the runtime's cancellation pass.
+    ``protocol_error``; ``reset`` needs the kernel to report a reset. TLS errors are
+    raised by ``ssl`` inside :class:`~patterns.probe.tls.TlsSession`, which asks this
+    function too, so a verification failure reads the same wherever it is caught:
+    ``certificate verify failed: certificate has expired``, OpenSSL's words without its
+    codes. Cancellation is not an outcome: a driver lets ``Canceled`` and the runtime's
+    cancellation pass.
     """
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
+    if isinstance(exc, ssl.SSLError):  # an OSError too, whose errno is OpenSSL's: first
+        return "tls_error", _tls_reason(exc)
     if isinstance(exc, OSError):
         # strerror is the message without the "[Errno 111]" prefix, where there is one.
         text = exc.strerror or str(exc)
@@ -190,6 +203,18 @@ def outcome_for(exc: BaseException) -> tuple[Outcome, str]:
         return "protocol_error", text or type(exc).__name__
     # Not an I/O error: a surprise. Name its type, so the report points at the bug.
     return "protocol_error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+_SSL_NOISE = re.compile(r"^\[SSL: \w+\] | \(_ssl\.c:\d+\)$")
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's one line, without the library's code and the C source's line number:
+    ``certificate verify failed: certificate has expired``."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message.rstrip('.')}"
+    text = _SSL_NOISE.sub("", exc.strerror or str(exc))
+    return text or exc.reason or type(exc).__name__
 
 
 def result_of_job(job: Result, runtime: str) -> ProbeResult | None:

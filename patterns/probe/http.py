@@ -41,8 +41,8 @@ USER_AGENT = "patterns.probe/0.1 (h11)"
 
 class HttpExchange:
     """One HTTP/1.1 ``GET`` of an ``http`` or ``https`` :class:`~patterns.probe.Target`,
-    sans-IO. For ``https`` the driver moves the bytes through TLS; the exchange is the
-    same, which is the point of keeping it free of I/O.
+    sans-IO. For ``https`` a :class:`~patterns.probe.tls.TlsSession` carries it, and
+    the exchange is the same, which is the point of keeping it free of I/O.
 
     The driver's loop, in any runtime::
 
@@ -79,6 +79,13 @@ class HttpExchange:
         request = _request(self.target.host, self.target.port, self.target.path or "/",
                            DEFAULT_PORTS[self.target.kind])
         return (self._h11.send(request) or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
+
+    def data_to_send(self) -> bytes:
+        """Bytes to send after :meth:`receive`: none, ever (one request, then only
+        reading). It is there so that a driver's loop is the same for an exchange
+        carried over TLS (:class:`~patterns.probe.tls.TlsSession`), whose handshake
+        talks back."""
+        return b""
 
     @property
     def decided(self) -> bool:

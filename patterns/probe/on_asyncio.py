@@ -1,9 +1,10 @@
 """The probe workload on asyncio: non-blocking sockets, one deadline for each probe.
 
-``probe(ctx, target)`` asks one target its question (a TCP connect, an HTTP ``GET``, an
-ICMP echo) and ends as a :class:`~patterns.probe.ProbeResult`; ``scan`` probes every
-target through a ``WorkerPool``. Go counterpart: ``net.DialTimeout`` and ``http.Get``
-under a ``context.Context``, fanned out over a worker pool.
+``probe(ctx, target)`` asks one target its question (a TCP connect, an HTTP ``GET``,
+the same over TLS, an ICMP echo) and ends as a :class:`~patterns.probe.ProbeResult`;
+``scan`` probes every target through a ``WorkerPool``. Go counterpart:
+``net.DialTimeout`` and ``http.Get`` under a ``context.Context``, fanned out over a
+worker pool.
 
 What asyncio does differently: a task can be interrupted at any ``await``, so the whole
 probe runs inside one ``async with ctx.scope():``. When the deadline passes, wherever
@@ -16,6 +17,12 @@ The socket calls are the threads driver's, each awaited on the loop (``sock_conn
 ``sock_sendall``, ``sock_recv``), not asyncio's streams: a probe reads one short answer
 and closes, and needs no stream's transport, protocol and buffers. That keeps the
 three drivers one text; it is hardly faster (``docs/measurements.md``).
+
+TLS (``https``): :class:`~patterns.probe.tls.TlsSession`'s bytes over the same
+``sock_*`` calls, inside the same scope, so the deadline covers the handshake as every
+read. The runtime's own way is its transports' TLS (``open_connection(ssl=...)``,
+``loop.start_tls``), with a handshake timeout of its own beside the probe's deadline;
+the driver keeps to one TLS core for the three runtimes, as it keeps to one HTTP core.
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that
@@ -34,8 +41,8 @@ from typing import Any
 from patterns.context import Canceled
 from patterns.context.on_asyncio import Context, background
 from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
-from patterns.probe.http import HttpExchange
 from patterns.probe.icmp import EchoExchange, icmp_socket
+from patterns.probe.tls import Exchange, TlsConfig, TlsSession, exchange_for
 from patterns.ratelimit.on_asyncio import Limiter
 from patterns.workerpool.on_asyncio import WorkerPool
 
@@ -48,7 +55,7 @@ CHUNK = 65536  # bytes asked of each read
 async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
                ctx: Context | None = None,
                on_result: Callable[[ProbeResult], object] | None = None,
-               rate: float | None = None) -> list[ProbeResult]:
+               rate: float | None = None, tls: TlsConfig | None = None) -> list[ProbeResult]:
     """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
     return the results in the order of ``targets``.
 
@@ -62,6 +69,7 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
     a ``Limiter(rate)`` (burst 1) under the scan's ``ctx`` before it starts, so at most
     ``1 + rate * t`` start in any ``t`` seconds, however many workers wait. A probe's
     ``timeout`` starts once it has its token: the time it queued is not the host's.
+    ``tls`` is what every ``https`` probe trusts (``None``: the system's store).
     """
     parent = ctx if ctx is not None else background()
     limiter = None if rate is None else Limiter(rate)
@@ -72,10 +80,10 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
         stop = parent.after(job.cancel)
         try:
             if limiter is None:
-                return await probe(job, target)
+                return await probe(job, target, tls=tls)
             await limiter.wait(ctx=job)
             with job.with_timeout(timeout) as probe_ctx:
-                return await probe(probe_ctx, target)
+                return await probe(probe_ctx, target, tls=tls)
         finally:
             stop()
 
@@ -94,30 +102,37 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
     return [finished[index] for index in sorted(finished)]
 
 
-async def probe(ctx: Context, target: Target) -> ProbeResult:
+async def probe(ctx: Context, target: Target, *,
+                tls: TlsConfig | None = None) -> ProbeResult:
     """Ask ``target`` its question before ``ctx``'s deadline; every failure is a result.
 
     A ``tcp`` target is healthy when it accepts a connection, an ``http`` one when its
-    answer to ``GET`` passes :class:`~patterns.probe.http.HttpExchange`, an ``icmp`` one
-    when it echoes a ping. The deadline covers the whole probe, name lookup included;
-    without one, a silent host holds the probe forever. A cancelled ``ctx`` raises
-    ``Canceled``, a cancelled task ``CancelledError``: cancellation is no outcome.
+    answer to ``GET`` passes :class:`~patterns.probe.http.HttpExchange`, an ``https``
+    one when, on top of that, its certificate passes ``tls`` (``None``: the system's
+    store), an ``icmp`` one when it echoes a ping. The deadline covers the whole probe,
+    name lookup included; without one, a silent host holds the probe forever. A
+    cancelled ``ctx`` raises ``Canceled``, a cancelled task ``CancelledError``:
+    cancellation is no outcome.
     """
     now = asyncio.get_running_loop().time
     start = now()
+    # Made before the connect and read after the probe, however it ended: a certificate
+    # seen in the handshake is reported even if a reset or the deadline comes after it.
+    exchange = exchange_for(target, tls)
     try:
         ctx.check()  # done already: ask nothing (the scope would let the connect go out first)
         async with ctx.scope():  # the deadline interrupts whatever the probe awaits
-            outcome, status, error = await _ask(target)
+            outcome, status, error = await _ask(target, exchange)
     except Canceled:
         raise
     except Exception as exc:  # refused, reset, the deadline, a surprise: all outcomes
         outcome, error = outcome_for(exc)
         status = None
-    return ProbeResult(target, outcome, status, now() - start, error, RUNTIME)
+    cert_expires = exchange.cert_expires if isinstance(exchange, TlsSession) else None
+    return ProbeResult(target, outcome, status, now() - start, error, RUNTIME, cert_expires)
 
 
-async def _ask(target: Target) -> Verdict:
+async def _ask(target: Target, exchange: Exchange | None) -> Verdict:
     if target.kind == "icmp":
         return await _ping(target)
     loop = asyncio.get_running_loop()
@@ -130,9 +145,9 @@ async def _ask(target: Target) -> Verdict:
             except OSError as exc:  # this address said no: try the next one
                 refusals.append(exc)
                 continue
-            if target.kind == "tcp":
-                return Verdict("ok", None, None)  # the connection was accepted: that was all
-            return await _get(loop, sock, target)
+            if exchange is None:  # tcp: the connection was accepted, and that was all
+                return Verdict("ok", None, None)
+            return await _get(loop, sock, exchange)
     raise refusals[-1]  # every address said no; the last one says why
 
 
@@ -148,11 +163,11 @@ async def _addresses(target: Target) -> list[Any]:
 
 
 async def _get(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-               target: Target) -> Verdict:
-    exchange = HttpExchange(target)
+               exchange: Exchange) -> Verdict:
     await loop.sock_sendall(sock, exchange.request())
     while not exchange.receive(await loop.sock_recv(sock, CHUNK)):
-        pass
+        if data := exchange.data_to_send():  # TLS: the handshake's next flight, the GET
+            await loop.sock_sendall(sock, data)
     return exchange.verdict()
 
 

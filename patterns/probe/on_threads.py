@@ -1,9 +1,10 @@
 """The probe workload on OS threads: blocking sockets, one deadline for each probe.
 
-``probe(ctx, target)`` asks one target its question (a TCP connect, an HTTP ``GET``, an
-ICMP echo) and ends as a :class:`~patterns.probe.ProbeResult`; ``scan`` probes every
-target through a ``WorkerPool``. Go counterpart: ``net.DialTimeout`` and ``http.Get``
-under a ``context.Context``, fanned out over a worker pool.
+``probe(ctx, target)`` asks one target its question (a TCP connect, an HTTP ``GET``,
+the same over TLS, an ICMP echo) and ends as a :class:`~patterns.probe.ProbeResult`;
+``scan`` probes every target through a ``WorkerPool``. Go counterpart:
+``net.DialTimeout`` and ``http.Get`` under a ``context.Context``, fanned out over a
+worker pool.
 
 What threads do differently: a thread blocked on a socket cannot be interrupted, so
 every blocking call keeps the context's deadline itself. The time left becomes the
@@ -13,6 +14,12 @@ socket down, which wakes the call (closing it would not, on Linux). Whatever wok
 call, the probe then asks the context why (``ctx.check()``): past the deadline the probe
 is a ``timeout``, and cancelled it is no outcome at all. The context is handed down to
 every call; asyncio and trio wrap the whole probe in one ``ctx.scope()`` instead.
+
+TLS (``https``): :class:`~patterns.probe.tls.TlsSession`'s bytes over the same
+blocking calls, so ``_blocking`` keeps the deadline through the handshake as through
+every read. The runtime's own way is ``ssl``'s ``SSLContext.wrap_socket``, which shakes
+hands inside the socket calls under the same socket timeout; the driver keeps to one
+TLS core for the three runtimes, as it keeps to one HTTP core.
 
 Cancelling a scan (its ``ctx``) stops the probes in flight and probes nothing more;
 ``scan`` returns the results of the probes that finished, in input order. A probe that
@@ -32,8 +39,8 @@ from typing import Any, TypeVar
 from patterns.context import Canceled, ContextError
 from patterns.context.on_threads import Context, background
 from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
-from patterns.probe.http import HttpExchange
 from patterns.probe.icmp import EchoExchange, icmp_socket
+from patterns.probe.tls import Exchange, TlsConfig, TlsSession, exchange_for
 from patterns.ratelimit.on_threads import Limiter
 from patterns.workerpool.on_threads import WorkerPool
 
@@ -48,7 +55,7 @@ T = TypeVar("T")
 def scan(targets: Iterable[Target], *, workers: int, timeout: float,
          ctx: Context | None = None,
          on_result: Callable[[ProbeResult], object] | None = None,
-         rate: float | None = None) -> list[ProbeResult]:
+         rate: float | None = None, tls: TlsConfig | None = None) -> list[ProbeResult]:
     """Probe every target, ``workers`` at a time, each within ``timeout`` seconds, and
     return the results in the order of ``targets``.
 
@@ -62,6 +69,7 @@ def scan(targets: Iterable[Target], *, workers: int, timeout: float,
     a ``Limiter(rate)`` (burst 1) under the scan's ``ctx`` before it starts, so at most
     ``1 + rate * t`` start in any ``t`` seconds, however many workers wait. A probe's
     ``timeout`` starts once it has its token: the time it queued is not the host's.
+    ``tls`` is what every ``https`` probe trusts (``None``: the system's store).
     """
     parent = ctx if ctx is not None else background()
     limiter = None if rate is None else Limiter(rate)
@@ -72,10 +80,10 @@ def scan(targets: Iterable[Target], *, workers: int, timeout: float,
         stop = parent.after(job.cancel)
         try:
             if limiter is None:
-                return probe(job, target)
+                return probe(job, target, tls=tls)
             limiter.wait(ctx=job)
             with job.with_timeout(timeout) as probe_ctx:
-                return probe(probe_ctx, target)
+                return probe(probe_ctx, target, tls=tls)
         finally:
             stop()
 
@@ -94,28 +102,35 @@ def scan(targets: Iterable[Target], *, workers: int, timeout: float,
     return [finished[index] for index in sorted(finished)]
 
 
-def probe(ctx: Context, target: Target) -> ProbeResult:
+def probe(ctx: Context, target: Target, *, tls: TlsConfig | None = None) -> ProbeResult:
     """Ask ``target`` its question before ``ctx``'s deadline; every failure is a result.
 
     A ``tcp`` target is healthy when it accepts a connection, an ``http`` one when its
-    answer to ``GET`` passes :class:`~patterns.probe.http.HttpExchange`, an ``icmp`` one
-    when it echoes a ping. The deadline covers the whole probe, name lookup aside (the
-    system resolver cannot be interrupted); without one, a silent host holds the probe
-    forever. A cancelled ``ctx`` raises ``Canceled``: cancellation is no outcome.
+    answer to ``GET`` passes :class:`~patterns.probe.http.HttpExchange`, an ``https``
+    one when, on top of that, its certificate passes ``tls`` (``None``: the system's
+    store), an ``icmp`` one when it echoes a ping. The deadline covers the whole probe,
+    name lookup aside (the system resolver cannot be interrupted); without one, a
+    silent host holds the probe forever. A cancelled ``ctx`` raises ``Canceled``:
+    cancellation is no outcome.
     """
     start = time.monotonic()
+    # Made before the connect and read after the probe, however it ended: a certificate
+    # seen in the handshake is reported even if a reset or the deadline comes after it.
+    exchange = exchange_for(target, tls)
     try:
         ctx.check()  # done already: ask nothing
-        outcome, status, error = _ask(ctx, target)
+        outcome, status, error = _ask(ctx, target, exchange)
     except Canceled:
         raise
     except Exception as exc:  # refused, reset, the deadline, a surprise: all outcomes
         outcome, error = outcome_for(exc)
         status = None
-    return ProbeResult(target, outcome, status, time.monotonic() - start, error, RUNTIME)
+    cert_expires = exchange.cert_expires if isinstance(exchange, TlsSession) else None
+    return ProbeResult(target, outcome, status, time.monotonic() - start, error, RUNTIME,
+                       cert_expires)
 
 
-def _ask(ctx: Context, target: Target) -> Verdict:
+def _ask(ctx: Context, target: Target, exchange: Exchange | None) -> Verdict:
     if target.kind == "icmp":
         return _ping(ctx, target)
     refusals: list[OSError] = []
@@ -129,17 +144,17 @@ def _ask(ctx: Context, target: Target) -> Verdict:
             except OSError as exc:  # this address said no: try the next one
                 refusals.append(exc)
                 continue
-            if target.kind == "tcp":
-                return Verdict("ok", None, None)  # the connection was accepted: that was all
-            return _get(ctx, sock, target)
+            if exchange is None:  # tcp: the connection was accepted, and that was all
+                return Verdict("ok", None, None)
+            return _get(ctx, sock, exchange)
     raise refusals[-1]  # every address said no; the last one says why
 
 
-def _get(ctx: Context, sock: socket.socket, target: Target) -> Verdict:
-    exchange = HttpExchange(target)
+def _get(ctx: Context, sock: socket.socket, exchange: Exchange) -> Verdict:
     _blocking(ctx, sock, sock.sendall, exchange.request())
     while not exchange.receive(_blocking(ctx, sock, sock.recv, CHUNK)):
-        pass
+        if data := exchange.data_to_send():  # TLS: the handshake's next flight, the GET
+            _blocking(ctx, sock, sock.sendall, data)
     return exchange.verdict()
 
 

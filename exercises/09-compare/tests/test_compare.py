@@ -42,6 +42,7 @@ class FakeFleet:
         self.latency = dict(zip(self.targets, LATENCY, strict=True))
         self.truth = dict(zip(self.targets, TRUTH, strict=True))
         self.pid: int | None = os.getpid()  # compare reads the fleet's CPU time by pid
+        self.ca_pem: str | None = None  # no https hosts, so no CA for the rounds to trust
 
     def __enter__(self) -> FakeFleet:
         return self

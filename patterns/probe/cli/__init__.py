@@ -7,8 +7,12 @@ Commands (``--help`` on each lists its flags and defaults):
   and print the results; a progress bar on stderr when it is a terminal; ``--rate``
   starts at most that many probes a second (:mod:`patterns.ratelimit`);
 - ``check TARGET --timeout S``: probe one target (``tcp://127.0.0.1:22``), print one line;
+- ``scan``, ``check`` and ``serve`` verify an ``https`` target's certificate against the
+  system's store; ``--ca FILE`` trusts a PEM bundle too, ``--insecure`` verifies nothing
+  (:class:`~patterns.probe.tls.TlsConfig`);
 - ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
-  :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;
+  :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C
+  (``--ca-out FILE``: and its CA, for ``scan --ca`` of the ``tls`` profile's hosts);
   ``fleet --list`` prints each host's role, truth and delay instead, ``fleet --measure``
   the requests per second the fleet sustains (the ``ideal`` fleet, unless ``--profile``
   says otherwise);
@@ -64,6 +68,7 @@ from patterns.context import Canceled, Signaled
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
 from patterns.probe.cli.durations import parse_duration
 from patterns.probe.cli.formats import FORMATS, Metrics, line
+from patterns.probe.tls import TlsConfig, TlsConfigError
 from patterns.ratelimit import parse_rate
 from patterns.runtimes import RUNTIMES
 
@@ -110,8 +115,19 @@ def read_targets(path: str) -> list[Target]:
         raise InputError(str(exc)) from None
     if not targets:
         raise InputError(f"{path}: no targets (one per line: tcp://host:port, "
-                         f"http://host:port/path or icmp://host)")
+                         f"http://host:port/path, https://host/path or icmp://host)")
     return targets
+
+
+def _tls_config(ca: str | None, insecure: bool) -> TlsConfig | None:
+    """The TLS config of ``--ca FILE`` and ``--insecure`` (``None``: neither given, the
+    system's store); :class:`InputError` naming the file if it is no PEM bundle."""
+    if ca is None:
+        return TlsConfig(insecure=True) if insecure else None
+    try:
+        return TlsConfig.from_file(ca, insecure=insecure)
+    except TlsConfigError as exc:
+        raise InputError(f"--ca {exc}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -163,7 +179,8 @@ def _port(text: str) -> int:
 class Plan:
     """What :func:`drive` runs: ``targets`` probed ``workers`` at a time, each within
     ``timeout`` seconds, at most ``rate`` starting a second if it is given; once, or
-    with ``interval`` a new round that many seconds after each one ends, until a signal.
+    with ``interval`` a new round that many seconds after each one ends, until a signal;
+    ``https`` targets trusting ``tls``.
     ``on_start()`` is called once the signal handlers are in place and before the first
     probe; ``on_result(result)`` as each probe finishes; ``on_round(results)`` as each
     round that a signal did not cut short ends.
@@ -182,6 +199,7 @@ class Plan:
     on_round: Callable[[list[ProbeResult]], object] = lambda results: None
     beside: Callable[[Any], Any] | None = None
     rate: float | None = None
+    tls: TlsConfig | None = None
 
 
 def drive(runtime: str, plan: Plan) -> tuple[list[ProbeResult], int | None]:
@@ -259,7 +277,7 @@ def _drive_threads(plan: Plan) -> tuple[list[ProbeResult], int | None]:
                 while True:
                     results = scan(plan.targets, workers=plan.workers,
                                    timeout=plan.timeout, ctx=ctx, on_result=plan.on_result,
-                                   rate=plan.rate)
+                                   rate=plan.rate, tls=plan.tls)
                     if ctx.done or plan.interval is None:
                         break
                     plan.on_round(results)
@@ -291,7 +309,8 @@ async def _drive_asyncio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
                         current.begin()
                         results = await scan(plan.targets, workers=plan.workers,
                                              timeout=plan.timeout, ctx=ctx,
-                                             on_result=current.on_result, rate=plan.rate)
+                                             on_result=current.on_result, rate=plan.rate,
+                                             tls=plan.tls)
                         if ctx.done or plan.interval is None:
                             break
                         plan.on_round(results)
@@ -323,7 +342,8 @@ async def _drive_trio(plan: Plan) -> tuple[list[ProbeResult], int | None]:
                         current.begin()
                         results = await scan(plan.targets, workers=plan.workers,
                                              timeout=plan.timeout, ctx=ctx,
-                                             on_result=current.on_result, rate=plan.rate)
+                                             on_result=current.on_result, rate=plan.rate,
+                                             tls=plan.tls)
                         if ctx.done or plan.interval is None:
                             break
                         plan.on_round(results)
@@ -366,6 +386,7 @@ def _exit_for(results: Sequence[ProbeResult], signum: int | None) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     targets = read_targets(args.targets)
+    tls = _tls_config(args.ca, args.insecure)
     render = FORMATS[args.format]
 
     def on_start() -> None:
@@ -375,7 +396,7 @@ def _scan(args: argparse.Namespace) -> int:
 
     with _progress(len(targets), verbose=args.verbose) as advance:
         plan = Plan(targets, args.workers, args.timeout, on_start=on_start, on_result=advance,
-                    rate=args.rate)
+                    rate=args.rate, tls=tls)
         results, signum = drive(args.runtime, plan)
     sys.stdout.write(render(results))
     sys.stdout.flush()
@@ -392,7 +413,8 @@ def _check(args: argparse.Namespace) -> int:
         raise InputError(f"bad target {args.target!r}: {exc.reason}") from None
     if len(targets) != 1:
         raise InputError(f"expected one target, like tcp://127.0.0.1:22, not {args.target!r}")
-    results, signum = drive(args.runtime, Plan(targets, 1, args.timeout))
+    tls = _tls_config(args.ca, args.insecure)
+    results, signum = drive(args.runtime, Plan(targets, 1, args.timeout, tls=tls))
     for result in results:
         sys.stdout.write(line(result))
     return _exit_for(results, signum)
@@ -426,11 +448,16 @@ def _fleet(args: argparse.Namespace) -> int:
             return EXIT_UNHEALTHY
         try:
             text = "".join(f"{target}\n" for target in fleet.targets)
-            try:
-                Path(args.targets_out).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"{args.targets_out}: cannot write: "
-                                 f"{exc.strerror or exc}") from None
+            outputs = {args.targets_out: text}
+            if args.ca_out is not None:
+                if fleet.ca_pem is None:
+                    raise InputError(f"--ca-out: the {profile} fleet has no TLS hosts")
+                outputs[args.ca_out] = fleet.ca_pem
+            for path, content in outputs.items():
+                try:
+                    Path(path).write_text(content, encoding="utf-8")
+                except OSError as exc:
+                    raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
             print(f"fleet of {args.hosts} hosts ({profile}, seed {args.seed}) running; "
                   f"hosts file {args.targets_out}; Ctrl-C to stop", file=sys.stderr, flush=True)
             ctx.wait()  # until a signal cancels it
@@ -483,6 +510,7 @@ def _serve(args: argparse.Namespace) -> int:
     from patterns.probe.serve import App
 
     targets = read_targets(args.targets)
+    tls = _tls_config(args.ca, args.insecure)
     metrics = Metrics()
     family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
     try:
@@ -492,7 +520,7 @@ def _serve(args: argparse.Namespace) -> int:
                          f"{exc.strerror or exc}") from None
     with listener:
         port = listener.getsockname()[1]  # the one the kernel chose, for --port 0
-        app = App(metrics.registry, timeout=args.timeout)
+        app = App(metrics.registry, timeout=args.timeout, tls=tls)
         server = importlib.import_module(f"patterns.probe.serve.on_{args.runtime}")
 
         def on_start() -> None:
@@ -510,7 +538,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         plan = Plan(targets, args.workers, args.timeout, interval=args.interval,
                     on_start=on_start, on_result=lambda result: metrics.update([result]),
-                    on_round=on_round, beside=lambda ctx: server.serve(ctx, listener, app))
+                    on_round=on_round, beside=lambda ctx: server.serve(ctx, listener, app),
+                    tls=tls)
         _, signum = drive(args.runtime, plan)
     return EXIT_OK if signum is None else 128 + signum
 
@@ -587,6 +616,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="default: %(default)s")
         sub.add_argument("--timeout", type=_positive_seconds, default=timeout, metavar="S",
                          help=f"for each probe: {_SECONDS_HELP} (default: %(default)gs)")
+        tls_flags(sub)
+
+    def tls_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--ca", metavar="FILE",
+                         help="https: trust the CAs of this PEM bundle too")
+        sub.add_argument("--insecure", action="store_true",
+                         help="https: skip certificate verification (expiry still reported)")
 
     scan = commands.add_parser("scan", help="probe every target of a hosts file")
     scan.add_argument("--targets", required=True, metavar="FILE", help="the hosts file")
@@ -609,7 +645,7 @@ def _parser() -> argparse.ArgumentParser:
 
     fleet = commands.add_parser("fleet", help="run a simulated fleet until Ctrl-C")
     fleet.add_argument("--hosts", type=_positive_int, default=100, metavar="N")
-    fleet.add_argument("--profile", choices=("ideal", "standard", "hostile"),
+    fleet.add_argument("--profile", choices=("ideal", "standard", "hostile", "tls"),
                        help="default: standard (ideal with --measure)")
     fleet.add_argument("--seed", type=int, default=0)
     what = fleet.add_mutually_exclusive_group(required=True)
@@ -619,6 +655,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="print each host's target, role, truth and delay, then stop")
     what.add_argument("--measure", action="store_true",
                       help="measure the requests per second the fleet sustains, then stop")
+    fleet.add_argument("--ca-out", metavar="FILE",
+                       help="with --targets-out: write the fleet's CA here (--profile tls)")
     fleet.add_argument("--seconds", type=_positive_seconds, default=2.0, metavar="S",
                        help=f"how long --measure drives it: {_SECONDS_HELP} "
                             f"(default: %(default)gs)")
@@ -644,7 +682,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="hosts in the fleet (default: %(default)s)")
     compare.add_argument("--workers", type=_positive_int, default=20, metavar="N",
                          help="probes at once (default: %(default)s)")
-    compare.add_argument("--profile", choices=("ideal", "standard", "hostile"),
+    compare.add_argument("--profile", choices=("ideal", "standard", "hostile", "tls"),
                          default="standard", help="the fleet's (default: %(default)s)")
     compare.add_argument("--rounds", type=_positive_int, default=5, metavar="N",
                          help="scans per runtime, interleaved (default: %(default)s)")

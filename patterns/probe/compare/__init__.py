@@ -237,7 +237,7 @@ def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
 def _one_round(runner: RoundRunner, fleet: Fleet, targets: list[Target], runtime: str,
                workers: int, timeout: float) -> Round | None:
     request = {"runtime": runtime, "workers": workers, "timeout": timeout,
-               "targets": [str(t) for t in targets]}
+               "targets": [str(t) for t in targets], "ca_pem": fleet.ca_pem}
     server = fleet.pid
     assert server is not None  # the fleet runs for as long as the comparison does
     fleet_before = cpu_seconds(server)

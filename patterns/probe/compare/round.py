@@ -1,7 +1,8 @@
 """One round of ``compare``: one scan in one runtime, in a process of its own.
 
 ``python -m patterns.probe.compare.round`` reads a JSON request on stdin
-(``runtime``, ``workers``, ``timeout``, ``targets`` as hosts-file lines), scans, and
+(``runtime``, ``workers``, ``timeout``, ``targets`` as hosts-file lines, and ``ca_pem``,
+the fleet's CA for its https hosts, or ``null``), scans, and
 prints one JSON line: ``wall_s`` (the scan alone, timed inside the runtime, so starting
 an event loop is not counted), ``cpu_s`` (the process's CPU time over the same span,
 every thread included), ``peak_memory_bytes`` (the process's peak resident set size:
@@ -23,22 +24,23 @@ import time
 from typing import Any
 
 from patterns.probe import ProbeResult, parse_targets
+from patterns.probe.tls import TlsConfig
 from patterns.probe.usage import cpu_seconds, peak_memory
 
 
-def scan_once(runtime: str, targets: list[Any], workers: int,
-              timeout: float) -> tuple[list[ProbeResult], float]:
+def scan_once(runtime: str, targets: list[Any], workers: int, timeout: float,
+              tls: TlsConfig | None = None) -> tuple[list[ProbeResult], float]:
     """Scan ``targets`` in ``runtime``; return the results and the scan's wall time."""
     if runtime == "threads":
         from patterns.probe import on_threads
 
         started = time.perf_counter()
-        results = on_threads.scan(targets, workers=workers, timeout=timeout)
+        results = on_threads.scan(targets, workers=workers, timeout=timeout, tls=tls)
         return results, time.perf_counter() - started
 
     async def timed(scan: Any) -> tuple[list[ProbeResult], float]:
         started = time.perf_counter()
-        results = await scan(targets, workers=workers, timeout=timeout)
+        results = await scan(targets, workers=workers, timeout=timeout, tls=tls)
         return results, time.perf_counter() - started
 
     if runtime == "asyncio":
@@ -59,9 +61,12 @@ def scan_once(runtime: str, targets: list[Any], workers: int,
 def main() -> None:
     request = json.load(sys.stdin)
     targets = parse_targets("\n".join(request["targets"]))
+    ca_pem = request.get("ca_pem")
+    # Its ssl context is built here, with the config, and not on the scan's clock.
+    tls = TlsConfig(ca_pem=ca_pem) if ca_pem else None
     cpu_before = cpu_seconds()
     results, wall_s = scan_once(request["runtime"], targets, request["workers"],
-                                request["timeout"])
+                                request["timeout"], tls)
     cpu_s = cpu_seconds() - cpu_before
     print(json.dumps({"wall_s": wall_s, "cpu_s": cpu_s, "peak_memory_bytes": peak_memory(),
                       "outcomes": [result.outcome for result in results]}))

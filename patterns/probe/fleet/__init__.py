@@ -19,31 +19,51 @@ refuses every connection, and holding the port keeps anyone else from listening 
 **Profiles.** Hosts per role out of 100 (:data:`PROFILES` has the percentages, rounded
 down but at least one host each; the rest are healthy, at least half of any fleet):
 
-==============  =====================================  ================  =====  ========  =======
-role            what the host does                     truth             ideal  standard  hostile
-==============  =====================================  ================  =====  ========  =======
-healthy         TCP: accepts; HTTP: 200 after a delay  ok                  100        75       50
-refused         nobody listens on its port             refused               -         5        -
-server_error    500, 502, 503 or 504 after a delay     bad_status            -        10        -
-hanging         reads the request, never answers       timeout               -         5        -
-wrong_content   200, a body without ``contains``       content_mismatch      -         5        -
-slow_drip       one byte every 0.1 s, forever          timeout               -         -       10
-oversized       a body of ``2 * BODY_CAP`` bytes       too_large             -         -       10
-garbage         an SSH banner, a TLS alert, ...        protocol_error        -         -       10
-reset           half an answer, then a TCP reset       reset                 -         -       10
-full_backlog    its accept queue is full               timeout               -         -       10
-==============  =====================================  ================  =====  ========  =======
+==============  ===================================  ================  =====  ========  =======  ===
+role            what the host does                   truth             ideal  standard  hostile  tls
+==============  ===================================  ================  =====  ========  =======  ===
+healthy         TCP accepts; HTTP 200 after a delay  ok                  100        75       50   70
+refused         nobody listens on its port           refused               -         5        -    -
+server_error    500, 502, 503 or 504 after a delay   bad_status            -        10        -    -
+hanging         reads the request, never answers     timeout               -         5        -    -
+wrong_content   200, a body without ``contains``     content_mismatch      -         5        -    -
+slow_drip       one byte every 0.1 s, forever        timeout               -         -       10    -
+oversized       a body of ``2 * BODY_CAP`` bytes     too_large             -         -       10    -
+garbage         an SSH banner, a TLS alert, ...      protocol_error        -         -       10    -
+reset           half an answer, then a TCP reset     reset                 -         -       10    -
+full_backlog    its accept queue is full             timeout               -         -       10    -
+tls_ok          HTTPS: 200, its certificate valid    ok                    -         -        -   10
+tls_unknown_ca  ... signed by a CA nobody trusts     tls_error             -         -        -    5
+tls_expired     ... past its ``notAfter``            tls_error             -         -        -    5
+tls_wrong_name  ... made out to another name         tls_error             -         -        -    5
+tls_stall       reads the ClientHello, then silence  timeout               -         -        -    5
+==============  ===================================  ================  =====  ========  =======  ===
 
 Delays are ``IDEAL_DELAY_S`` (50 ms) in ``ideal``, and spread from 5 to 300 ms in the
-other two (:data:`DELAYS_S`, log-uniform: most hosts quick, a few slow). All ``ideal``
+others (:data:`DELAYS_S`, log-uniform: most hosts quick, a few slow). All ``ideal``
 hosts are HTTP hosts; in the others a quarter of the healthy hosts and half the refused
-ones are TCP hosts. Every host that misbehaves is an HTTP host: on loopback a connect
-succeeds whenever someone listens, however slow the server, until the listener's accept
-queue is full; ``full_backlog`` fills it with a connection of the fleet's own that is
-never accepted, and a probe's connect then hangs. Half the healthy HTTP targets ask for
-``contains="healthy"``, which their body has. ``truth`` holds for a probe timeout of at
-least 1 s: every host that answers at all answers within 300 ms, and the rest never do
-(``latency`` is ``math.inf`` for them).
+ones are TCP hosts. Every host that misbehaves is an HTTP (or HTTPS) host: on loopback
+a connect succeeds whenever someone listens, however slow the server, until the
+listener's accept queue is full; ``full_backlog`` fills it with a connection of the
+fleet's own that is never accepted, and a probe's connect then hangs. Half the healthy
+HTTP targets ask for ``contains="healthy"``, which their body has. ``truth`` holds for
+a probe timeout of at least 1 s: every host that answers at all answers within 300 ms,
+and the rest never do (``latency`` is ``math.inf`` for them).
+
+**TLS hosts** (the ``tls`` profile) are ``https`` hosts. The parent makes a CA for the
+fleet with ``trustme`` (:attr:`Fleet.ca_pem`: trust it with
+``TlsConfig(ca_pem=fleet.ca_pem)``, or ``scan --ca``) and issues each TLS host its own
+certificate, made out to its IP address and valid for :data:`CERT_VALID_S` from the
+fleet's start, except where the role spoils it: another CA's signature
+(``tls_unknown_ca``), a ``notAfter`` a day past (``tls_expired``), the name
+``elsewhere.fleet.test`` (``tls_wrong_name``). ``truth`` is for a probe that verifies
+against the fleet's CA; an ``insecure`` probe finds those three ``ok``
+(:data:`BAD_CERTIFICATE`), and :attr:`Fleet.cert_expires` has the ``notAfter`` a
+probe reports for every host whose handshake can complete. A ``tls_ok`` host answers
+after a delay, as a healthy one; the three with a bad certificate answer at once
+(``latency`` 0.0: a verifying probe ends at the handshake, before any delay);
+``tls_stall`` speaks no TLS at all, and a probe waits for the server's hello until its
+deadline. The keys and certificates go to the server process in the plan, as PEM.
 
 **The process.** ``python -m patterns.probe.fleet.server``: one asyncio event loop
 serving every host (asyncio is fine here: the fleet is infrastructure, not one of the
@@ -84,6 +104,7 @@ import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import IO, Literal, NamedTuple
@@ -93,6 +114,8 @@ from patterns.probe.fleet.wire import GARBAGE, HostPlan, Plan
 from patterns.probe.usage import cpu_seconds
 
 __all__ = [
+    "BAD_CERTIFICATE",
+    "CERT_VALID_S",
     "DELAYS_S",
     "IDEAL_DELAY_S",
     "PROFILES",
@@ -114,7 +137,8 @@ DELAYS_S = (0.005, 0.300)
 so most hosts are quick and a few are slow, as in a real fleet."""
 
 Role = Literal["healthy", "refused", "server_error", "hanging", "wrong_content",
-               "slow_drip", "oversized", "garbage", "reset", "full_backlog"]
+               "slow_drip", "oversized", "garbage", "reset", "full_backlog",
+               "tls_ok", "tls_unknown_ca", "tls_expired", "tls_wrong_name", "tls_stall"]
 
 ROLES: dict[Role, Outcome] = {
     "healthy": "ok",
@@ -127,6 +151,11 @@ ROLES: dict[Role, Outcome] = {
     "garbage": "protocol_error",
     "reset": "reset",
     "full_backlog": "timeout",
+    "tls_ok": "ok",
+    "tls_unknown_ca": "tls_error",
+    "tls_expired": "tls_error",
+    "tls_wrong_name": "tls_error",
+    "tls_stall": "timeout",
 }
 """What a host does (its role) -> how a probe of it ends (its truth)."""
 
@@ -135,6 +164,8 @@ PROFILES: dict[str, dict[Role, int]] = {
     "standard": {"refused": 5, "server_error": 10, "hanging": 5, "wrong_content": 5},
     "hostile": {"slow_drip": 10, "oversized": 10, "garbage": 10, "reset": 10,
                 "full_backlog": 10},
+    "tls": {"tls_ok": 10, "tls_unknown_ca": 5, "tls_expired": 5, "tls_wrong_name": 5,
+            "tls_stall": 5},
 }
 """Per profile, the percentage of hosts in each role (rounded down, but at least one
 host); the rest are healthy."""
@@ -148,7 +179,19 @@ VARIANTS: dict[Role, tuple[str, ...]] = {
     "garbage": tuple(GARBAGE),
 }
 CONTAINS = "healthy"  # the text a healthy body has and a wrong_content body lacks
-NEVER_ANSWER: tuple[Role, ...] = ("hanging", "slow_drip", "full_backlog")  # latency inf
+NEVER_ANSWER: tuple[Role, ...] = ("hanging", "slow_drip", "full_backlog", "tls_stall")
+TLS_ROLES: tuple[Role, ...] = ("tls_ok", "tls_unknown_ca", "tls_expired", "tls_wrong_name",
+                               "tls_stall")  # the https hosts
+
+BAD_CERTIFICATE: tuple[Role, ...] = ("tls_unknown_ca", "tls_expired", "tls_wrong_name")
+"""The roles whose certificate fails verification: ``tls_error`` for a probe that
+verifies, ``ok`` for an ``insecure`` one."""
+
+CERT_VALID_S = 90 * 24 * 3600
+"""How long a TLS host's certificate is valid from the fleet's start (an expired
+one's ``notAfter`` is a day before it)."""
+EXPIRED_S = 24 * 3600
+WRONG_NAME = "elsewhere.fleet.test"  # what a tls_wrong_name certificate is made out to
 
 ADDRESS_PREFIX = "127.77"
 HOSTS_PER_BLOCK = 250  # 127.77.B.1 to 127.77.B.250
@@ -162,14 +205,14 @@ STOP_TIMEOUT_S = 5.0
 @dataclass(frozen=True, slots=True)
 class Host:
     """One host of a fleet as planned: its ``index`` in the fleet, its ``role`` (a key of
-    :data:`ROLES`), its ``kind`` (``tcp`` or ``http``), the ``path`` it serves, its
+    :data:`ROLES`), its ``kind`` (``tcp``, ``http`` or ``https``), the ``path`` it serves, its
     ``delay`` before answering (``math.inf``: never), the HTTP ``status`` it answers
     with, its ``body``, the ``contains`` text its target asks for, and a ``variant``
     of its role (which end drips, which garbage, ...)."""
 
     index: int
     role: Role
-    kind: Literal["tcp", "http"]
+    kind: Literal["tcp", "http", "https"]
     path: str
     delay: float
     status: int
@@ -199,11 +242,14 @@ def plan(hosts: int = 100, profile: str = "standard", seed: int = 0, *,
         raise ValueError(f"the {profile} profile needs {least} to {MAX_HOSTS} hosts, "
                          f"not {hosts}")
     rng = random.Random(seed)
-    roles: list[tuple[Role, Literal["tcp", "http"]]] = []
+    roles: list[tuple[Role, Literal["tcp", "http", "https"]]] = []
     for role, percent in shares.items():
         for k in range(max(1, hosts * percent // 100)):
             # A refused host is refused whatever the probe: every other one is TCP.
-            roles.append((role, "tcp" if role == "refused" and k % 2 else "http"))
+            if role in TLS_ROLES:
+                roles.append((role, "https"))
+            else:
+                roles.append((role, "tcp" if role == "refused" and k % 2 else "http"))
     healthy = hosts - len(roles)
     tcp = 0 if profile == "ideal" else healthy // TCP_SHARE
     roles += [("healthy", "tcp") if k < tcp else ("healthy", "http") for k in range(healthy)]
@@ -223,6 +269,8 @@ def plan(hosts: int = 100, profile: str = "standard", seed: int = 0, *,
             delay = math.inf
         elif kind == "tcp" or role == "refused":
             delay = 0.0  # the kernel accepts or refuses at once: there is nothing to delay
+        elif role in BAD_CERTIFICATE:
+            delay = 0.0  # a verifying probe ends at the handshake, before any delay
         else:
             delay = ideal_delay if profile == "ideal" else spread
         status = error_status if role == "server_error" else 200
@@ -263,6 +311,38 @@ class _Served(NamedTuple):
     truth: Mapping[Target, Outcome]
     latency: Mapping[Target, float]
     roles: Mapping[Target, Role]
+    cert_expires: Mapping[Target, float]
+    ca_pem: str | None
+
+
+class _Certificates(NamedTuple):
+    """What the parent made for a fleet's TLS hosts, by host index."""
+
+    ca_pem: str  # the fleet's CA, to trust
+    pems: dict[int, str]  # each TLS host's key and certificate chain, for its server
+    not_after: dict[int, float]  # each certificate's notAfter, seconds since the epoch
+
+
+def _certificates(hosts: list[Host], now: float) -> _Certificates | None:
+    """A CA for the fleet and, for each TLS host but a stalling one, a certificate
+    spoiled as its role says; ``None`` for a fleet without TLS hosts."""
+    tls = [host for host in hosts if host.kind == "https" and host.role != "tls_stall"]
+    if not tls:
+        return None
+    import trustme  # (and cryptography with it): only a fleet with TLS hosts needs it
+
+    ca, stranger = trustme.CA(), trustme.CA()  # the stranger signs what nobody trusts
+    start = int(now)  # whole seconds: what a certificate can say
+    pems, not_after = {}, {}
+    for host in tls:
+        expired = host.role == "tls_expired"
+        expires = start - EXPIRED_S if expired else start + CERT_VALID_S
+        leaf = (stranger if host.role == "tls_unknown_ca" else ca).issue_cert(
+            WRONG_NAME if host.role == "tls_wrong_name" else _address(host.index),
+            not_after=datetime.fromtimestamp(expires, UTC))
+        pems[host.index] = leaf.private_key_and_cert_chain_pem.bytes().decode("ascii")
+        not_after[host.index] = float(expires)
+    return _Certificates(ca.cert_pem.bytes().decode("ascii"), pems, not_after)
 
 
 class Fleet:
@@ -275,7 +355,8 @@ class Fleet:
             results = scan(fleet.targets, workers=20, timeout=1.0)
             wrong = [r for r in results if r.outcome != fleet.truth[r.target]]
 
-    ``profile`` is ``ideal``, ``standard`` or ``hostile`` (see the module docstring);
+    ``profile`` is ``ideal``, ``standard``, ``hostile`` or ``tls`` (see the module
+    docstring);
     ``ideal_delay`` is how long an ``ideal`` host takes to answer. ``ValueError`` for
     a profile or a number of hosts :func:`plan` does not take.
 
@@ -308,7 +389,8 @@ class Fleet:
 
     @property
     def targets(self) -> list[Target]:
-        """The fleet's targets (``tcp`` and ``http``), one per host, in the plan's order."""
+        """The fleet's targets (``tcp``, ``http``, and ``https`` in the ``tls`` profile),
+        one per host, in the plan's order."""
         return list(self._running().targets)
 
     @property
@@ -326,6 +408,19 @@ class Fleet:
     def roles(self) -> Mapping[Target, Role]:
         """Target -> what the host does (a key of :data:`ROLES`)."""
         return self._running().roles
+
+    @property
+    def ca_pem(self) -> str | None:
+        """The fleet's CA certificate (PEM), which signed its TLS hosts' certificates:
+        ``TlsConfig(ca_pem=fleet.ca_pem)`` trusts it. ``None`` without TLS hosts."""
+        return self._running().ca_pem
+
+    @property
+    def cert_expires(self) -> Mapping[Target, float]:
+        """Target -> the ``notAfter`` of its certificate (seconds since the epoch), for
+        every TLS host whose handshake can complete: what a probe that gets that far
+        reports as ``cert_expires``."""
+        return self._running().cert_expires
 
     @property
     def pid(self) -> int | None:
@@ -353,10 +448,12 @@ class Fleet:
             raise RuntimeError(f"{self!r} was started already: a Fleet runs once")
         self._started = True
         shared = _per_host_addresses()
+        certificates = _certificates(self.plan, time.time())
+        pems = certificates.pems if certificates else {}
         wire: Plan = {
             "port": _preferred_port(self.hosts, self.profile, self.seed) if shared else 0,
             "shared_port": shared,
-            "hosts": [_wire(host) for host in self.plan],
+            "hosts": [_wire(host, pems.get(host.index)) for host in self.plan],
         }
         self._process = process = subprocess.Popen(
             [sys.executable, "-m", "patterns.probe.fleet.server"],
@@ -380,11 +477,15 @@ class Fleet:
         targets = [_target(host, address, port)
                    for host, (address, port) in zip(self.plan, message["ready"], strict=True)]
         hosts = dict(zip(targets, self.plan, strict=True))
+        not_after = certificates.not_after if certificates else {}
         self._served = _Served(
             targets,
             MappingProxyType({t: host.truth for t, host in hosts.items()}),
             MappingProxyType({t: host.delay for t, host in hosts.items()}),
             MappingProxyType({t: host.role for t, host in hosts.items()}),
+            MappingProxyType({t: not_after[host.index] for t, host in hosts.items()
+                              if host.index in not_after}),
+            certificates.ca_pem if certificates else None,
         )
 
     def close(self) -> None:
@@ -428,19 +529,22 @@ def _why_not_ready(process: subprocess.Popen[bytes]) -> str:
     return f"the fleet server exited with code {code} before it was ready (see its stderr)"
 
 
-def _wire(host: Host) -> HostPlan:
-    """A host as the server process reads it."""
+def _wire(host: Host, pem: str | None) -> HostPlan:
+    """A host as the server process reads it (``pem``: its key and certificates)."""
     return {
         "address": _address(host.index), "role": host.role, "kind": host.kind,
         "path": host.path, "delay": None if math.isinf(host.delay) else host.delay,
         "status": host.status, "body": host.body,
         "size": 2 * BODY_CAP if host.role == "oversized" else 0, "variant": host.variant,
+        "pem": pem,
     }
 
 
 def _target(host: Host, address: str, port: int) -> Target:
     if host.kind == "tcp":
         return Target.tcp(address, port)
+    if host.kind == "https":
+        return Target.https(address, port, host.path, contains=host.contains)
     return Target.http(address, port, host.path, contains=host.contains)
 
 

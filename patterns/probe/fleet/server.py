@@ -8,12 +8,18 @@ connections the way its role says, and exits when stdin reaches end of file. The
 holds the other end of that pipe, and when the parent dies the kernel closes it, so the
 fleet never outlives its parent. Go counterpart: the ``Serve`` loop of ``httptest.Server``.
 
-The parent decides everything (roles, delays, bodies) from its seed; this process only
-serves the plan, so there is one source of truth. It is infrastructure, not one of the
-runtimes under test, and it must be fast: it uses asyncio's event loop as a bare
-reactor (``add_reader``, ``add_writer``, ``call_later``) over non-blocking sockets,
-which costs about half the CPU per connection of asyncio's transports and protocols
-(those create a task per accepted connection).
+The parent decides everything (roles, delays, bodies, certificates) from its seed;
+this process only serves the plan, so there is one source of truth. It is
+infrastructure, not one of the runtimes under test, and it must be fast: it uses
+asyncio's event loop as a bare reactor (``add_reader``, ``add_writer``, ``call_later``)
+over non-blocking sockets, which costs about half the CPU per connection of asyncio's
+transports and protocols (those create a task per accepted connection).
+
+A TLS host's connection is the same connection with :class:`ServerTls` between the
+socket and the HTTP: ``ssl``'s ``SSLObject`` over two memory buffers (the server's side
+of what the probe's ``TlsSession`` does), so the reactor stays one reactor and a TLS
+host answers with the same bytes, encrypted. A ``tls_stall`` host is no TLS host: it
+reads the ClientHello and whatever follows, and never says a word.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import struct
 import sys
+import tempfile
 from http import HTTPStatus
 
 from patterns.probe.fleet.wire import GARBAGE, HostPlan, Plan
@@ -66,13 +74,59 @@ def response_head(status: int, *, length: int | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
+class ServerTls:
+    """The server's end of TLS on one connection, over memory buffers: what came off
+    the socket goes in and plaintext comes out (:meth:`receive`), plaintext goes in and
+    what goes on the socket comes out (:meth:`encrypt`). The handshake happens inside
+    ``receive``; its replies wait in :meth:`to_send`."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+
+    def receive(self, data: bytes) -> bytes:
+        """The plaintext in ``data`` with what came before it (``b""`` while the
+        handshake goes on); ``ssl.SSLError`` if the client gave up on the handshake (its
+        alert about our certificate) or speaks no TLS."""
+        self.incoming.write(data)
+        plaintext = b""
+        while True:
+            try:
+                chunk = self.tls.read(65536)  # shakes hands first, as far as it can
+            except ssl.SSLWantReadError:
+                return plaintext
+            if not chunk:  # the client's close_notify
+                return plaintext
+            plaintext += chunk
+
+    def to_send(self) -> bytes:
+        return self.outgoing.read()
+
+    def encrypt(self, data: bytes) -> bytes:
+        self.tls.write(data)
+        return self.outgoing.read()
+
+
+def server_context(pem: str) -> ssl.SSLContext:
+    """A server context holding a host's key and certificate chain (``pem``).
+    ``load_cert_chain`` reads files only, so the PEM passes through a temporary one."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as file:
+        file.write(pem)
+        file.flush()
+        context.load_cert_chain(file.name)
+    return context
+
+
 class Listener:
     """A planned host's listening socket, and the bytes the host answers with (built
-    once, shared by its connections)."""
+    once, shared by its connections), and for a TLS host its server context."""
 
     def __init__(self, plan: HostPlan, sock: socket.socket) -> None:
         self.plan = plan
         self.sock = sock
+        self.tls = server_context(plan["pem"]) if plan["pem"] else None
         body = plan["body"].encode("utf-8")
         self.page = response_head(plan["status"], length=len(body)) + b"\r\n" + body
         missing = b"not found\n"
@@ -100,6 +154,8 @@ class Connection:
     The whole request is read before any answer (a GET has no body), so closing after
     the answer sends a FIN: closing with unread bytes would send a reset, which only the
     ``reset`` host may do. Reading goes on after the head, to see the client hang up.
+    On a TLS host, every byte in and out passes through the connection's
+    :class:`ServerTls`.
     """
 
     def __init__(self, listener: Listener, sock: socket.socket,
@@ -115,6 +171,7 @@ class Connection:
         self.outbox = memoryview(b"")  # bytes still to send
         self.close_when_sent = False
         self.drip = b""  # the head a slow_drip host has yet to drip
+        self.tls = ServerTls(listener.tls) if listener.tls is not None else None
         sock.setblocking(False)
         connections.add(self)
         self.loop.add_reader(self.fd, self.on_readable)
@@ -129,8 +186,18 @@ class Connection:
         if not data:
             self.close()
             return
-        if self.path is not None:
-            return  # past the request head: nothing a GET sends matters any more
+        if self.tls is not None:
+            try:
+                data = self.tls.receive(data)
+            except ssl.SSLError:
+                self.close()  # the client did not like our certificate, or spoke no TLS
+                return
+            self.transmit(self.tls.to_send())  # the handshake's next flight, if any
+            if not data:
+                return
+        if self.path is not None or self.listener.plan["role"] == "tls_stall":
+            return  # past the request head (nothing a GET sends matters any more), or
+            # a stalling TLS host, which took a ClientHello and will never answer it
         self.head += data
         if b"\r\n\r\n" not in self.head:
             if len(self.head) > REQUEST_HEAD_CAP:
@@ -188,8 +255,14 @@ class Connection:
             self.timer = self.loop.call_later(DRIP_INTERVAL_S, self.tick)
 
     def send(self, data: bytes) -> None:
-        """Send ``data`` after whatever is waiting; the kernel takes what it has room
-        for at once, and ``on_writable`` the rest when it has room again."""
+        """Send ``data`` (encrypted on a TLS host) after whatever is waiting."""
+        self.transmit(data if self.tls is None else self.tls.encrypt(data))
+
+    def transmit(self, data: bytes) -> None:
+        """Put ``data`` on the socket after whatever is waiting; the kernel takes what it
+        has room for at once, and ``on_writable`` the rest when it has room again."""
+        if not data or self.sock.fileno() == -1:
+            return
         if self.outbox:
             self.outbox = memoryview(bytes(self.outbox) + data)
             return

@@ -28,13 +28,14 @@ class HostPlan(TypedDict):
 
     address: str
     role: str
-    kind: str  # tcp or http
+    kind: str  # tcp, http or https
     path: str  # the one path an HTTP host serves; any other is a 404
     delay: float | None  # seconds before it answers; None: it never completes an answer
     status: int
     body: str
     size: int  # body bytes of an oversized host
     variant: str  # slow_drip: head|body; oversized: length|close; garbage: a GARBAGE key
+    pem: str | None  # https: the host's private key and certificate chain; else None
 
 
 class Plan(TypedDict):

@@ -50,6 +50,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from patterns.probe import ProbeResult, Target, TargetError, parse_targets
 from patterns.probe.cli.formats import record
 from patterns.probe.http import HEADER_CAP
+from patterns.probe.tls import TlsConfig
 from patterns.runtimes import runtime_modules
 
 __all__ = ["CONNECTIONS", "READ_TIMEOUT_S", "SERVER", "WRITE_TIMEOUT_S", "App", "ClientGone",
@@ -167,7 +168,8 @@ class App:
     two patterns, ``GET /metrics`` and ``GET /probe``.
 
     ``registry`` is what ``/metrics`` renders (``prometheus_client.generate_latest``),
-    ``timeout`` the seconds a ``/probe`` may take. A runtime's handler calls
+    ``timeout`` the seconds a ``/probe`` may take, ``tls`` what an ``https`` probe
+    trusts (``None``: the system's store). A runtime's handler calls
     :meth:`route`; if it gives a :class:`~patterns.probe.Target`, the handler probes it
     and sends :meth:`result` of what it found.
 
@@ -182,9 +184,11 @@ class App:
     [405, 404]
     """
 
-    def __init__(self, registry: CollectorRegistry, *, timeout: float) -> None:
+    def __init__(self, registry: CollectorRegistry, *, timeout: float,
+                 tls: TlsConfig | None = None) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.tls = tls
 
     def route(self, request: Request) -> Response | Target:
         """A :class:`Response` to send, or the target that ``/probe`` asks about."""

@@ -143,7 +143,8 @@ async def _answer(ctx: Context, conn: socket.socket, app: App) -> None:
     if isinstance(answer, Target):
         target = answer
         with ctx.with_timeout(app.timeout) as probing:
-            result = await run_until_hangup(probing, conn, lambda work: probe(work, target))
+            result = await run_until_hangup(probing, conn,
+                                            lambda work: probe(work, target, tls=app.tls))
         answer = app.result(result)
     with ctx.with_timeout(WRITE_TIMEOUT_S) as writing:
         async with writing.scope():

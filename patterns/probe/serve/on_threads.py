@@ -146,7 +146,8 @@ def _answer(ctx: Context, conn: socket.socket, app: App) -> None:
     if isinstance(answer, Target):
         target = answer
         with ctx.with_timeout(app.timeout) as probing:
-            result = run_until_hangup(probing, conn, lambda work: probe(work, target))
+            result = run_until_hangup(probing, conn,
+                                      lambda work: probe(work, target, tls=app.tls))
         answer = app.result(result)
     with ctx.with_timeout(WRITE_TIMEOUT_S) as writing:
         _blocking(writing, conn, conn.sendall, exchange.respond(answer))
