@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, Literal, Self
 
 import anyio
 import pytest
@@ -95,18 +95,16 @@ def fleets() -> Iterator[dict[str, Fleet]]:
         yield {"standard": standard, "hostile": hostile}
 
 
-class SilentHost:
-    """An HTTP host on 127.0.0.1 that reads one request and never answers; ``heard`` is
-    set once the request has arrived, so the probe is waiting for its answer. Serves
-    from a thread of its own until the probe hangs up."""
+class OneConnectionHost:
+    """A host on 127.0.0.1 that takes one connection and talks to it (:meth:`converse`)
+    from a thread of its own; leaving the block wakes an accept no probe came to."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: Literal["http", "https"]) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.target = Target.http("127.0.0.1", self.listener.getsockname()[1])
-        self.heard = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="silent host")
+        self.target = Target(kind, "127.0.0.1", self.listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, name=type(self).__name__)
 
-    def __enter__(self) -> SilentHost:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -122,12 +120,27 @@ class SilentHost:
             conn, _ = self.listener.accept()
             with conn:
                 conn.settimeout(FAIL_SAFE_S)
-                request = b""
-                while b"\r\n\r\n" not in request and (chunk := conn.recv(4096)):
-                    request += chunk
-                self.heard.set()
-                while conn.recv(4096):  # until the probe hangs up
-                    pass
+                self.converse(conn)
+
+    def converse(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class SilentHost(OneConnectionHost):
+    """An HTTP host that reads one request and never answers; ``heard`` is set once the
+    request has arrived, so the probe is waiting for its answer."""
+
+    def __init__(self) -> None:
+        super().__init__("http")
+        self.heard = threading.Event()
+
+    def converse(self, conn: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and (chunk := conn.recv(4096)):
+            request += chunk
+        self.heard.set()
+        while conn.recv(4096):  # until the probe hangs up
+            pass
 
 
 @pytest.fixture
@@ -414,39 +427,22 @@ def test_an_expiry_seen_is_kept_when_the_probe_then_fails(rt: Runtime,
     assert result.cert_expires == fleet.cert_expires[healthy]
 
 
-class HangUpHost:
-    """A host on 127.0.0.1 that reads one TLS record (a probe's ClientHello) and closes
-    the connection, from a thread of its own."""
+class HangUpHost(OneConnectionHost):
+    """A host that reads one TLS record (a probe's ClientHello) and closes the
+    connection."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.target = Target.https("127.0.0.1", self.listener.getsockname()[1])
-        self._thread = threading.Thread(target=self._serve, name="hang-up host")
+        super().__init__("https")
 
-    def __enter__(self) -> HangUpHost:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with contextlib.suppress(OSError):  # wakes an accept() that no probe came to
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self._thread.join()
-        self.listener.close()
-
-    def _serve(self) -> None:
-        self.listener.settimeout(FAIL_SAFE_S)
-        with contextlib.suppress(OSError):
-            conn, _ = self.listener.accept()
-            with conn:
-                conn.settimeout(FAIL_SAFE_S)
-                record = b""
-                # A record's length is in bytes 3 and 4 of its 5-byte header: read it
-                # whole, so that the close is a FIN and not a reset.
-                while len(record) < 5 or len(record) < 5 + int.from_bytes(record[3:5]):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    record += chunk
+    def converse(self, conn: socket.socket) -> None:
+        record = b""
+        # A record's length is in bytes 3 and 4 of its 5-byte header: read it whole, so
+        # that the close is a FIN and not a reset.
+        while len(record) < 5 or len(record) < 5 + int.from_bytes(record[3:5]):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            record += chunk
 
 
 def test_a_host_that_hangs_up_mid_handshake_is_a_tls_error(rt: Runtime) -> None:
