@@ -35,10 +35,9 @@ The same nginx speaks TLS on more ports (:mod:`patterns.probe.tls`), with certif
   (``tls_error``, "wrong version number").
 
 One ``scan`` asks every target that trusts the module's CA (a scan has one
-``TlsConfig``), plain and https together. Its https drip ends as ``timeout`` but,
-unlike the lone probe's, without ``cert_expires``: the worker pool keeps no value a job
-returns after its deadline, so the scan's timeout result is the pool's, not the
-probe's. A strict ``xfail`` states the promise until the scan keeps it.
+``TlsConfig``), plain and https together. Its https drip ends as ``timeout`` with the
+certificate's ``cert_expires``, as the lone probe's does: each probe keeps its own
+deadline, so the result of a probe that timed out is the probe's own.
 
 nginx starts once for the module (:mod:`nginx_server`), from a configuration written
 into a temporary folder; the tests skip, saying so, where there is no nginx
@@ -416,15 +415,9 @@ def test_a_scan_of_every_location(rt: Runtime, site: Site) -> None:
     assert [r.target for r in results] == targets  # each exactly once, in input order
     assert {r.runtime for r in results} == {rt.name}
     for result, case in zip(results, SCANNED, strict=True):
-        # A scan's timeout has no expiry yet, as a lone probe's has: see the next test.
-        expires = None if case.outcome == "timeout" else case.cert_expires(site)
-        assert_ended_as_stated(result, case, SCAN_TIMEOUT_S, expires)
+        assert_ended_as_stated(result, case, SCAN_TIMEOUT_S, case.cert_expires(site))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the worker pool keeps no value a job returns after its deadline, so a scan's "
-    "timeout is made from the pool's record of the job, without the probe's "
-    "cert_expires (a rate-limited scan, whose probe keeps its own deadline, has it)"))
 def test_a_scan_keeps_the_expiry_of_a_probe_that_timed_out(rt: Runtime, site: Site) -> None:
     # ProbeResult's promise: an expiry seen in the handshake is kept however the probe
     # then ends. A lone probe keeps it (https drip, above); so must a scan.

@@ -79,18 +79,18 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
         # Handed to the pool instead, a cancel would close the pool under map's submit.
         stop = parent.after(job.cancel)
         try:
-            if limiter is None:
-                return await probe(job, target, tls=tls)
-            await limiter.wait(ctx=job)
+            if limiter is not None:
+                await limiter.wait(ctx=job)
+            # The probe keeps its own deadline, not the pool's (WorkerPool(timeout=)):
+            # a probe that times out still returns its result (an https host's expiry
+            # with it), where the pool would drop a value returned past the deadline.
             with job.with_timeout(timeout) as probe_ctx:
                 return await probe(probe_ctx, target, tls=tls)
         finally:
             stop()
 
     finished: dict[int, ProbeResult] = {}
-    # Rate-limited, a job is a wait for a token and then the probe, whose deadline it sets.
-    pool_timeout = timeout if limiter is None else None
-    async with WorkerPool(probe_job, workers=workers, timeout=pool_timeout) as pool:
+    async with WorkerPool(probe_job, workers=workers) as pool:
         # Completion order, not ordered=True: a hanging host must not hold back the
         # progress report, nor the submitting of the targets after it.
         async for job in pool.map(targets):
