@@ -20,20 +20,23 @@ results in target order, each ``ok``. Three lines, one group (``cluster-scan-ide
 ``report.py`` prints the two others against ``asyncio-patterns`` (ours / baseline, so
 below 1.0 is faster), and each line's ``efficiency`` (``ideal_s`` / median round).
 
+Each line also records, per round, the CPU seconds of every process that scans
+(``scan_cpu_s``: for the cluster, its two workers and this process, which holds the
+scheduler and the client) and of the fleet (``fleet_cpu_s``): on a machine shared with
+other work, what a round cost is steadier than how long it took.
+
 Why ``ideal``: every host the same 50 ms, so a round is all probing and no waiting for
 one slow or hanging host, and what more processes buy shows at once. Why 100 workers:
-at 100 a single process is latency-bound (5.4 s of a perfect pool's 5.0 on two CPUs):
-there is room for a second process to help. Why ``TIMEOUT_S`` is 3 s: with two CPUs
-busy a probe also waits for the CPU, and its deadline covers that wait (see
-``test_scale.py``); the truth, ``ok``, holds for any timeout from 1 s.
+at 100 one process waits for the hosts more than for its CPU (about 0.8 of a perfect
+pool on two CPUs), so there is room for a second process to help. Why ``TIMEOUT_S`` is
+3 s: with two CPUs busy a probe also waits for the CPU, and its deadline covers that
+wait (see ``test_scale.py``); the truth, ``ok``, holds for any timeout from 1 s.
 
-What it shows on two CPUs (the figures are in ``docs/cluster.md``): the cluster is
-faster than one process at 100 workers, and no faster than one process at 200. Probing
-10,000 hosts costs CPU (about 0.3 ms a probe in the scan's process, a quarter of a ms a
-request in the fleet's), and the fleet shares the two CPUs: once 200 probes are in
-flight, a round is CPU-bound, however many processes share the work. On more machines,
-each with CPUs of its own, the ratio would keep falling with each one, to the fleet's
-own limit.
+What it shows on two CPUs (``docs/cluster.md`` has one run's figures, and reads them):
+the cluster is faster than one process at 100 workers, and no faster than one process
+at 200, for more CPU. Probing costs CPU (about 0.35 ms a probe), and the fleet shares
+the two CPUs: once 200 probes are in flight a round waits for the CPU, however many
+processes share the work. Machines of their own would each bring CPUs.
 
 Run it (about a minute), then print the ratios; ``--benchmark-disable`` (the smoke run)
 scans a fleet of 1,000 hosts once per line instead::
@@ -44,8 +47,10 @@ scans a fleet of 1,000 hosts once per line instead::
 
 from __future__ import annotations
 
+import os
 import resource
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -55,6 +60,7 @@ import pytest
 from patterns.probe import ProbeResult, Target, cluster, on_asyncio
 from patterns.probe.fleet import Fleet
 from patterns.probe.schedule import ideal_makespan
+from patterns.probe.usage import cpu_seconds
 
 pytest.importorskip("distributed", reason="scan --cluster needs Dask's distributed: "
                                           "pip install 'patterns[cluster]'")
@@ -129,18 +135,36 @@ def test_cluster_scan(benchmark: Any, in_runtime: Any, request: pytest.FixtureRe
                                 workers=WORKERS, in_flight=in_flight, timeout_s=TIMEOUT_S,
                                 profile=fleet.profile, ideal_s=ideal_s)
     run: Callable[[], list[ProbeResult]]
+    scanners: list[int] = []  # other processes that scan: the Dask workers
     if case == "asyncio-cluster":
         client, start_s = request.getfixturevalue("local_cluster")
         benchmark.extra_info.update(dask_workers=DASK_WORKERS, cluster_start_s=start_s)
         run = partial(cluster.scan, targets, client=client, runtime="asyncio",
                       workers=WORKERS, timeout=TIMEOUT_S)
+        scanners = list(client.run(os.getpid).values())
     else:
         run = in_runtime("asyncio", partial(one_process, targets, in_flight))
+    assert fleet.pid is not None
+    fleet_pid = fleet.pid
+    spent = Counter[str]()
 
     def scan_round() -> None:
+        # CPU seconds, beside the wall time: on a machine shared with other work, what
+        # a round cost is steadier than how long it took.
+        scan_cpu, fleet_cpu = cpu_of(scanners), cpu_seconds(fleet_pid) or 0.0
         check(run(), targets)
+        spent.update(rounds=1, scan_cpu_s=cpu_of(scanners) - scan_cpu,
+                     fleet_cpu_s=(cpu_seconds(fleet_pid) or 0.0) - fleet_cpu)
 
     benchmark.pedantic(scan_round, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update({key: spent[key] / spent["rounds"]
+                                 for key in ("scan_cpu_s", "fleet_cpu_s")})
     if benchmark.stats is not None:  # None with --benchmark-disable: nothing was timed
         benchmark.extra_info["efficiency"] = ideal_s / benchmark.stats.stats.median
+
+
+def cpu_of(others: list[int]) -> float:
+    """CPU seconds used so far by this process (a local cluster's scheduler and client
+    are in it) and by the processes ``others``."""
+    return cpu_seconds() + sum(cpu_seconds(pid) or 0.0 for pid in others)
 

@@ -7,7 +7,8 @@ Commands (``--help`` on each lists its flags and defaults):
   and print the results; a progress bar on stderr when it is a terminal; ``--rate``
   starts at most that many probes a second (:mod:`patterns.ratelimit`); ``--cluster
   ADDRESS`` runs it in shards on a Dask cluster (:mod:`patterns.probe.cluster`;
-  ``tcp://HOST:PORT`` or ``local``), and prints the same;
+  ``tcp://HOST:PORT`` or ``local``), and prints the same (a cluster it cannot reach,
+  or one that loses a shard for good, is one line on stderr and exit 2);
 - ``check TARGET --timeout S``: probe one target (``tcp://127.0.0.1:22``), print one line;
 - ``fleet --hosts N --profile P --seed S --targets-out FILE``: run a simulated
   :class:`~patterns.probe.fleet.Fleet` and write its hosts file, until Ctrl-C;

@@ -77,7 +77,7 @@ from patterns.runtimes import RuntimeName
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["CONNECT_TIMEOUT_S", "LOCAL", "SHARDS_PER_SLOT", "ClusterError", "connect",
+__all__ = ["CONNECT_TIMEOUT_S", "KEY_PREFIX", "LOCAL", "SHARDS_PER_SLOT", "ClusterError", "connect",
            "parse_address", "scan", "shard_ranges"]
 
 SHARDS_PER_SLOT = 4
