@@ -49,10 +49,11 @@ shard is told too, by a worker plugin (:class:`~patterns.probe.cluster.shard.Sto
 its probes in flight stop, as on one machine. Dask cannot stop a running task by itself.
 
 **Addresses.** ``tcp://HOST:PORT`` connects to a running Dask scheduler (``dask
-scheduler``; ``dask worker tcp://HOST:PORT`` on each machine, with ``patterns``
-installed, since the workers import it). ``local`` starts a ``LocalCluster`` on this
-machine for the scan and stops it after: one worker process per CPU (``os.cpu_count()``,
-or ``local_workers``) with one thread each, every process and port on 127.0.0.1, no
+scheduler``; ``dask worker tcp://HOST:PORT`` on each machine). The scheduler and every
+worker need this version of ``patterns`` installed: the scheduler reads each task's
+description, and the workers run it. ``local`` starts a ``LocalCluster`` on this
+machine for the scan and stops it after: one worker process per CPU this process may
+use (or ``local_workers``), one thread each, every process and port on 127.0.0.1, no
 dashboard. Only :func:`connect` and :func:`scan` need ``distributed`` (``pip install
 'patterns[cluster]'``); the rest of this module imports without it.
 """
@@ -165,7 +166,7 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S,
     ``address`` (see :func:`parse_address`), closed on the way out; for :data:`LOCAL`, a
     ``LocalCluster`` of ``local_workers`` processes (default: one per CPU) that is
     stopped on the way out too, its log lines below ERROR silenced (its processes share
-    this one's stderr). Returns once the cluster has a worker.
+    this one's stderr). The block starts once the cluster has a worker.
 
     :class:`ClusterError` if ``distributed`` is missing, ``address`` is not an address,
     or no scheduler, or no worker, answers within ``timeout`` seconds.
@@ -181,14 +182,18 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S,
 
             # The scheduler reads its settings as it starts: a worker is handed a shard
             # only when a thread of it is free (see "Shards" above).
-            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-                cluster = stack.enter_context(distributed.LocalCluster(
-                    n_workers=local_workers or os.cpu_count() or 1, threads_per_worker=1,
-                    processes=True, host="127.0.0.1", dashboard_address=None,
-                    # No dashboard, but the scheduler's HTTP server (health, metrics)
-                    # runs anyway: on a free port of 127.0.0.1, not Dask's 8787.
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR, preload=[LOCAL_WORKER_SETUP]))
+            try:
+                with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                    cluster = stack.enter_context(distributed.LocalCluster(
+                        n_workers=local_workers or _cpus(), threads_per_worker=1,
+                        processes=True, host="127.0.0.1", dashboard_address=None,
+                        # No dashboard, but the scheduler's HTTP server (health,
+                        # metrics) runs anyway: on a free port of 127.0.0.1, not 8787.
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.ERROR, preload=[LOCAL_WORKER_SETUP]))
+            except (OSError, RuntimeError) as exc:  # a process or a port it could not have
+                raise ClusterError(f"the local cluster did not start: {_one_line(exc)}") \
+                    from None
             address = cluster.scheduler_address
         else:
             _dial(address, timeout)
@@ -203,6 +208,18 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S,
             raise ClusterError(f"the Dask scheduler at {address} has no workers (waited "
                                f"{timeout:g} s)") from None
         yield client
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (fewer than the machine's, in a container)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _dial(address: str, timeout: float) -> None:
@@ -252,7 +269,12 @@ def scan(targets: Iterable[Target], *, client: Client, runtime: RuntimeName = "t
     slots = max(1, sum(client.nthreads().values()))  # type: ignore[no-untyped-call]
     ranges = shard_ranges(len(targets), slots=slots, workers=workers)
     shard_rate = None if rate is None else rate / min(slots, len(ranges))
-    client.register_plugin(StopReleasedShards(), name=STOP_PLUGIN)
+    try:
+        client.register_plugin(StopReleasedShards(), name=STOP_PLUGIN)
+    except Exception as exc:  # a worker's error, raised here: the workers lack our code
+        raise ClusterError(f"the Dask workers cannot load the shards' code: "
+                           f"{_one_line(exc)} (the scheduler and every worker need this "
+                           f"version of patterns installed)") from None
     name = f"{KEY_PREFIX}-{uuid.uuid4().hex}"
     futures: dict[Future[list[ProbeResult]], int] = {}
     for n, indices in enumerate(ranges):  # in input order: Dask runs them first in, first out
@@ -302,5 +324,5 @@ def _why_lost(distributed: Any, n: int, ranges: list[range], exc: BaseException)
     if isinstance(exc, distributed.KilledWorker):
         return (f"shard {_shard_name(n, ranges)} was lost: {exc.allowed_failures + 1} "
                 f"Dask workers died running it")
-    text = " ".join(str(exc).split())  # one line, whatever the worker said
-    return f"shard {_shard_name(n, ranges)} failed on the cluster: {type(exc).__name__}: {text}"
+    return (f"shard {_shard_name(n, ranges)} failed on the cluster: "
+            f"{type(exc).__name__}: {_one_line(exc)}")
