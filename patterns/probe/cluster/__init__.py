@@ -32,8 +32,9 @@ give your scheduler 1.0 too (``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.
 **A dead worker.** Dask reschedules the tasks of a worker that died (its process killed,
 its machine gone) on the workers that remain, and gives a task up, as
 ``KilledWorker``, only once ``distributed.scheduler.allowed-failures`` workers (3 by
-default, a setting of the scheduler) have died running it: so a shard runs at most four
-times, and :func:`scan` raises :class:`ClusterError` for the fifth death. Task
+default, a setting of the scheduler) have died running it and one more does: so a shard
+runs at most four times, and :func:`scan` raises :class:`ClusterError` at the fourth
+death. Task
 *retries* (``client.submit(..., retries=N)``) are another thing, for a task that
 *raised*, and are not used: a shard reports every failure of a host as a result, so an
 exception is a bug or a worker without ``patterns``, which a retry would meet again.
