@@ -5,7 +5,10 @@ Commands (``--help`` on each lists its flags and defaults):
 - ``scan --targets FILE --runtime {threads,asyncio,trio} --workers N --timeout S
   --format {table,json,yaml,prom} [--rate 50/s]``: probe every target of a hosts file
   and print the results; a progress bar on stderr when it is a terminal; ``--rate``
-  starts at most that many probes a second (:mod:`patterns.ratelimit`);
+  starts at most that many probes a second (:mod:`patterns.ratelimit`); ``--cluster
+  ADDRESS`` runs it in shards on a Dask cluster (:mod:`patterns.probe.cluster`;
+  ``tcp://HOST:PORT`` or ``local``), and prints the same (a cluster it cannot reach,
+  or one that loses a shard for good, is one line on stderr and exit 2);
 - ``check TARGET --timeout S``: probe one target (``tcp://127.0.0.1:22``), print one line;
 - ``scan``, ``check`` and ``serve`` verify an ``https`` target's certificate against the
   system's store; ``--ca FILE`` trusts a PEM bundle too, ``--insecure`` verifies nothing
@@ -70,7 +73,7 @@ from patterns.probe.cli.durations import parse_duration
 from patterns.probe.cli.formats import FORMATS, Metrics, line
 from patterns.probe.tls import TlsConfig, TlsConfigError
 from patterns.ratelimit import parse_rate
-from patterns.runtimes import RUNTIMES
+from patterns.runtimes import RUNTIMES, RuntimeName
 
 if TYPE_CHECKING:
     from patterns.probe.fleet import Fleet
@@ -397,13 +400,49 @@ def _scan(args: argparse.Namespace) -> int:
     with _progress(len(targets), verbose=args.verbose) as advance:
         plan = Plan(targets, args.workers, args.timeout, on_start=on_start, on_result=advance,
                     rate=args.rate, tls=tls)
-        results, signum = drive(args.runtime, plan)
+        if args.cluster is None:
+            results, signum = drive(args.runtime, plan)
+        else:
+            results, signum = _drive_cluster(args.cluster, args.runtime, plan)
     sys.stdout.write(render(results))
     sys.stdout.flush()
     if signum is not None:
         print(f"interrupted by {signal.Signals(signum).name}: {len(results)} of "
               f"{len(targets)} targets probed", file=sys.stderr)
     return _exit_for(results, signum)
+
+
+def _drive_cluster(address: str, runtime: RuntimeName,
+                   plan: Plan) -> tuple[list[ProbeResult], int | None]:
+    """``drive`` for ``scan --cluster``: ``plan``'s targets in shards on the Dask cluster
+    at ``address`` (:mod:`patterns.probe.cluster`), each shard a scan in ``runtime``.
+    This process only waits for the shards, so it waits in threads, whatever the
+    runtime: the first signal cancels the shards that have not finished, and the
+    results of those that had are returned."""
+    from patterns.context.on_threads import notify_context
+    from patterns.probe import cluster
+
+    results: list[ProbeResult] = []
+    with notify_context() as ctx:
+        try:
+            with cluster.connect(address) as client:
+                plan.on_start()
+                results = cluster.scan(plan.targets, client=client, runtime=runtime,
+                                       workers=plan.workers, timeout=plan.timeout, ctx=ctx,
+                                       on_result=plan.on_result, rate=plan.rate,
+                                       tls=plan.tls)
+        except cluster.ClusterError as exc:
+            raise InputError(f"--cluster {address}: {exc}") from None
+    return results, _signal_of(ctx.cause)
+
+
+def _cluster_address(text: str) -> str:
+    from patterns.probe.cluster import parse_address  # needs no distributed
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -636,6 +675,10 @@ def _parser() -> argparse.ArgumentParser:
                            "per second (default: no limit)")
     scan.add_argument("--verbose", "-v", action="store_true",
                       help="a line on stderr per probe as it finishes, instead of a bar")
+    scan.add_argument("--cluster", type=_cluster_address, metavar="ADDRESS",
+                      help="run the scan in shards on a Dask cluster: tcp://HOST:PORT (a "
+                           "scheduler) or local (a cluster of processes on this machine); "
+                           "needs pip install 'patterns[cluster]'")
     scan.set_defaults(run=_scan)
 
     check = commands.add_parser("check", help="probe one target, print one line")
