@@ -362,6 +362,37 @@ def test_check_https_trusts_the_ca_it_is_given(tls: tuple[Fleet, Path, Path]) ->
     assert " ok " in done.stdout
 
 
+def test_pulses_lines_as_an_operator_types_them(tls: tuple[Fleet, Path, Path],
+                                                 tmp_path: Path) -> None:
+    # pulse's own lines: `scan --targets hosts.txt --workers 50` (hosts.txt is also
+    # what scan reads when --targets names nothing) and `check https://... --timeout 5s`.
+    fleet, hosts, ca = tls
+    (tmp_path / "hosts.txt").write_text(hosts.read_text())
+    (tmp_path / "ca.pem").write_text(ca.read_text())
+
+    def operator(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "patterns.probe", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                              check=False)
+
+    for line in (["scan", "--targets", "hosts.txt", "--workers", "50"],
+                 ["scan", "--workers", "50"]):
+        done = operator(*line, "--ca", "ca.pem", "--format", "json")
+        assert done.returncode == 1, done.stderr  # the tls fleet has bad certificates
+        assert {r["target"]: r["outcome"] for r in json.loads(done.stdout)} == truth_of(fleet)
+    healthy = next(t for t in fleet.targets if fleet.roles[t] == "tls_ok")
+    url = str(healthy).split()[0]
+    assert url.startswith("https://")
+    done = operator("check", url, "--timeout", "5s", "--ca", "ca.pem")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(url) and " ok " in done.stdout
+    (tmp_path / "hosts.txt").unlink()
+    done = operator("scan", "--workers", "50")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        "patterns-probe: error: hosts.txt: cannot read: No such file or directory"]
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_scan_with_ca_matches_the_tls_fleets_truth(tls: tuple[Fleet, Path, Path],
                                                    runtime: str) -> None:

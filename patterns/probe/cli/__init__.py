@@ -4,7 +4,8 @@ Commands (``--help`` on each lists its flags and defaults):
 
 - ``scan --targets FILE --runtime {threads,asyncio,trio} --workers N --timeout S
   --format {table,json,yaml,prom} [--rate 50/s]``: probe every target of a hosts file
-  and print the results; a progress bar on stderr when it is a terminal; ``--rate``
+  (``hosts.txt`` when ``--targets`` names none, for ``serve`` too) and print the
+  results; a progress bar on stderr when it is a terminal; ``--rate``
   starts at most that many probes a second (:mod:`patterns.ratelimit`); ``--cluster
   ADDRESS`` runs it in shards on a Dask cluster (:mod:`patterns.probe.cluster`;
   ``tcp://HOST:PORT`` or ``local``), and prints the same (a cluster it cannot reach,
@@ -82,6 +83,10 @@ __all__ = ["EXIT_OK", "EXIT_UNHEALTHY", "EXIT_USAGE", "InputError", "Plan", "dri
            "main", "read_targets"]
 
 PROG = "patterns-probe"
+
+HOSTS_FILE = "hosts.txt"
+"""The hosts file ``scan`` and ``serve`` read when ``--targets`` names none, in the
+current folder, so ``patterns-probe serve --port 9100`` works as pulse's line does."""
 
 EXIT_OK = 0
 """Every target is healthy (``fleet``, ``serve``: stopped as asked)."""
@@ -664,7 +669,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="https: skip certificate verification (expiry still reported)")
 
     scan = commands.add_parser("scan", help="probe every target of a hosts file")
-    scan.add_argument("--targets", required=True, metavar="FILE", help="the hosts file")
+    scan.add_argument("--targets", default=HOSTS_FILE, metavar="FILE",
+                      help="the hosts file (default: %(default)s)")
     runtime_flags(scan, 2.0)
     scan.add_argument("--workers", type=_positive_int, default=20, metavar="N",
                       help="probes at a time (default: %(default)s)")
@@ -708,7 +714,8 @@ def _parser() -> argparse.ArgumentParser:
     fleet.set_defaults(run=_fleet)
 
     serve = commands.add_parser("serve", help="probe on a schedule, export /metrics")
-    serve.add_argument("--targets", required=True, metavar="FILE", help="the hosts file")
+    serve.add_argument("--targets", default=HOSTS_FILE, metavar="FILE",
+                       help="the hosts file (default: %(default)s)")
     serve.add_argument("--port", type=_port, default=9100,
                        help="default: %(default)s; 0 picks a free one")
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
