@@ -55,6 +55,7 @@ def promtool() -> str:
 def prometheus() -> str:
     return program("prometheus")
 
+POLL_S = 0.1  # between two questions to Prometheus's API
 RUN_TIMEOUT_S = 20.0  # no process here should take more than a few seconds
 ANSWER_WITHIN_S = 12.0  # from Prometheus's start to its query answering what it scraped
 PROBE_TIMEOUT = "1s"  # the least probe timeout the fleet's truth holds for
@@ -318,8 +319,11 @@ class PrometheusServer:
         deadline = time.monotonic() + ANSWER_WITHIN_S
         answer = self.by_runtime(promql)
         while answer != expected and time.monotonic() < deadline:
+            # Between two polls, wait for Prometheus to exit: a server that died fails
+            # the test at once, with its log, and one that runs is asked again.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(POLL_S)
             assert self.process.poll() is None, self.log_text()
-            time.sleep(0.1)  # polling an external server, bounded by the deadline
             answer = self.by_runtime(promql)
         return answer
 
