@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from children import read_until, stop
 from prometheus_client.parser import text_string_to_metric_families
 
 from patterns.probe import OUTCOMES, parse_targets
@@ -43,35 +42,6 @@ def probe_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def start_cli(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "patterns.probe", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill ``process`` if it still runs, and close its pipes: nothing outlives a test."""
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    for pipe in (process.stdout, process.stderr):
-        if pipe is not None:
-            pipe.close()
-
-
-def read_until(process: subprocess.Popen[bytes], needle: bytes, timeout: float, *,
-               lines: int = 1) -> bytes:
-    """What ``process`` wrote to stderr up to and including the line holding ``needle``,
-    and on until at least ``lines`` whole lines have come."""
-    assert process.stderr is not None
-    fd = process.stderr.fileno()
-    data = b""
-    deadline = time.monotonic() + timeout
-    while needle not in data or not data.endswith(b"\n") or data.count(b"\n") < lines:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"no {needle!r} on stderr within {timeout} s: {data!r}")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise AssertionError(f"stderr ended without {needle!r}: {data!r}")
-        data += chunk
-    return data
 
 
 def hosts_file(fleet: Fleet, path: Path) -> Path:

@@ -20,9 +20,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
-import select
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from children import read_until, stop
 from programs import program
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,37 +67,6 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM ``process``, then kill it if it will not go; close its pipes."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=RUN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for pipe in (process.stdout, process.stderr):
-        if pipe is not None:
-            pipe.close()
-
-
-def read_until(process: subprocess.Popen[bytes], needle: bytes) -> bytes:
-    """What ``process`` wrote to stderr up to the end of the line holding ``needle``."""
-    assert process.stderr is not None
-    fd = process.stderr.fileno()
-    data = b""
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while needle not in data or not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"no {needle!r} on stderr within {RUN_TIMEOUT_S} s: {data!r}")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise AssertionError(f"stderr ended without {needle!r}: {data!r}")
-        data += chunk
-    return data
-
-
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
     """A standard fleet of 20: healthy hosts and refused, 5xx, hanging, wrong content."""
@@ -129,9 +96,9 @@ class Serve:
 
     def __enter__(self) -> Serve:
         try:
-            self.said = read_until(self.process, b"/metrics")
+            self.said = read_until(self.process, b"/metrics", RUN_TIMEOUT_S)
         except BaseException:
-            stop(self.process)
+            stop(self.process, grace=RUN_TIMEOUT_S)
             raise
         address = self.said.decode().split("http://", 1)[1].split("/metrics", 1)[0]
         self.port = int(address.rsplit(":", 1)[1])
@@ -139,10 +106,10 @@ class Serve:
 
     def round_done(self) -> None:
         if b"round 1:" not in self.said:
-            read_until(self.process, b"round 1:")
+            read_until(self.process, b"round 1:", RUN_TIMEOUT_S)
 
     def __exit__(self, *exc_info: object) -> None:
-        stop(self.process)
+        stop(self.process, grace=RUN_TIMEOUT_S)
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -294,7 +261,7 @@ class PrometheusServer:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            stop(self.process)
+            stop(self.process, grace=RUN_TIMEOUT_S)
         finally:
             self.log.close()
 
