@@ -2,8 +2,9 @@
 ``notify_context``, run as ``python shutdown_child.py RUNTIME MODE [GRACE]``.
 
 It says on stdout, a line each and flushed at once, what the test synchronises on:
-``done N`` as each fast job finishes, ``ready`` once every fast job has (the slow ones
-are then in flight, waiting on their context), ``cancelled`` when the first signal has
+``done N`` as each fast job finishes, ``ready`` once every fast job has and every slow
+one has started (a slow job still queued would end ``Canceled`` without starting, and a
+stubborn drain would then have nothing to wait for), ``cancelled`` when the first signal has
 cancelled the context, and ``canceled N`` for each slow job that the cancel stopped.
 It exits as a program should that a signal stopped: ``128 +`` the signal, which it
 reads from the context's cause (``Signaled``) or from the ``Signaled`` the block raised.
@@ -19,6 +20,7 @@ signal, or ``GRACE`` seconds, can end a stubborn drain.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -34,21 +36,33 @@ def say(line: str) -> None:
 
 
 class Report:
-    """Prints each result as it comes, and ``ready`` once the fast ones have."""
+    """Prints each result as it comes, and ``ready`` once the fast jobs have finished and
+    the slow ones have started (jobs call :meth:`started`, from any thread)."""
 
     def __init__(self) -> None:
         self.done = 0
+        self.running = 0
+        self._lock = threading.Lock()  # the slow jobs of threads start on their own threads
+
+    def started(self) -> None:
+        with self._lock:
+            self.running += 1
+            self._ready_yet()
 
     def __call__(self, result: Any) -> None:
         if result.ok:
             say(f"done {result.item}")
-            self.done += 1
-            if self.done == FAST:
-                say("ready")
+            with self._lock:
+                self.done += 1
+                self._ready_yet()
         elif isinstance(result.error, Canceled):
             say(f"canceled {result.item}")
         else:
             say(f"failed {result.item}: {result.error!r}")
+
+    def _ready_yet(self) -> None:
+        if (self.done, self.running) == (FAST, SLOW):
+            say("ready")
 
 
 def run_threads(stubborn: bool, grace: float | None) -> BaseException | None:
@@ -57,6 +71,7 @@ def run_threads(stubborn: bool, grace: float | None) -> BaseException | None:
 
     def job(ctx: Context, item: int) -> int:
         if item >= FAST:
+            report.started()
             if stubborn:
                 time.sleep(DRAIN_S)  # ignores its context: nothing can stop this thread
             else:
@@ -80,6 +95,7 @@ async def run_asyncio(stubborn: bool, grace: float | None) -> BaseException | No
 
     async def job(ctx: Context, item: int) -> int:
         if item >= FAST:
+            report.started()
             await ctx.sleep(DRAIN_S)
         return item
 
@@ -102,6 +118,7 @@ async def run_trio(stubborn: bool, grace: float | None) -> BaseException | None:
 
     async def job(ctx: Context, item: int) -> int:
         if item >= FAST:
+            report.started()
             await ctx.sleep(DRAIN_S)
         return item
 
