@@ -12,6 +12,7 @@ that a machine with uvloop and Go runs the same tests as one without.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import subprocess
@@ -289,3 +290,20 @@ def test_a_row_of_its_own_program_runs_in_the_same_interleaved_rounds(
     text = as_markdown(c, command="compare")
     assert text.startswith("# threads and stub on one fleet")
     assert "\n| stub | " in text
+
+
+def test_the_benchmark_report_sets_each_row_against_go() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "benchmarks_report", Path(__file__).parents[1] / "benchmarks" / "report.py")
+    assert spec is not None and spec.loader is not None
+    bench_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_report)
+    c = comparison({"threads": [1.25], "uvloop": [1.0], "go": [1.0]})
+    c.runtimes["go"].rounds[0] = Round("go", 1.0, 0.025, 10 << 20, 10, (), None)
+    lines = bench_report.compare_report(c.as_dict())
+    threads = next(line.split() for line in lines if line.split()[0] == "threads")
+    # threads: efficiency 0.80 to go's 1.00, and 12.5 ms of CPU per probe to go's 2.5 ms
+    assert threads == ["threads", "0.80", "0.80x", "12500", "µs", "5.00x"]
+    del c.runtimes["go"]
+    c.unavailable = {"go": HOW_TO_GET["go"]}
+    assert bench_report.compare_report(c.as_dict())[-1] == f"no go row: {HOW_TO_GET['go']}"
