@@ -658,7 +658,7 @@ def _compare(args: argparse.Namespace) -> int:
             command = (f"python -m patterns.probe compare --hosts {args.hosts} --workers "
                        f"{args.workers} --profile {args.profile} --rounds {args.rounds} "
                        f"--seed {args.seed} --timeout {args.timeout:g} "
-                       f"--runtimes {','.join(rows)} --format markdown")
+                       f"--runtimes {','.join(names)} --format markdown")
             hostile = comparisons[1] if len(comparisons) > 1 and comparisons[1].rounds_done \
                 else None
             sys.stdout.write(as_markdown(main, command=command, hostile=hostile))
