@@ -21,6 +21,10 @@ native tools doing the per-job work the pool's contract asks for), ``aiolimiter`
 third-party peer of the rate limiter) and ``semaphore`` (the runtime's own semaphore,
 where the runtime has no tool of the pattern's kind); any other implementation in
 a group (``threads-no-reuse``) is set against ``patterns`` of the same runtime.
+
+Given the JSON of a comparison instead (``python -m patterns.probe compare --format json
+> compare.json``), it sets each Python row against the ``go`` row, ``reference/go``: its
+efficiency over go's and its CPU per probe over go's; or says there is no go row.
 """
 
 from __future__ import annotations
@@ -157,10 +161,33 @@ def _alone(runtime: str, impl: str, bench: dict[str, Any], op: str) -> str:
         (f"; {sizes}" if sizes else "")
 
 
+def compare_report(data: dict[str, Any]) -> list[str]:
+    """A comparison's rows against its ``go`` row: efficiency (ideal / median) and CPU
+    seconds per probe, each as a ratio of go's."""
+    rows: dict[str, dict[str, Any]] = data["runtimes"]
+    lines = [f"compare run ({data['date']}): {data['hosts']} hosts ({data['profile']} "
+             f"profile), {data['workers']} workers, {data['rounds_done']} rounds"]
+    go = rows.get("go")
+    if go is None:
+        why = data.get("unavailable", {}).get("go")
+        return [*lines, "no go row" + (f": {why}" if why else "")]
+
+    def cpu_per_probe_us(figures: dict[str, Any]) -> float:
+        return float(figures["cpu_s"]) / int(figures["hosts"]) * 1e6
+
+    lines.append(f"  {'row':<9}{'efficiency':>11}{'/ go':>8}{'CPU per probe':>16}{'/ go':>8}")
+    for name, figures in rows.items():
+        efficiency, cpu = figures["efficiency"], cpu_per_probe_us(figures)
+        lines.append(f"  {name:<9}{efficiency:>11.2f}{efficiency / go['efficiency']:>7.2f}x"
+                     f"{cpu:>13.0f} µs{cpu / cpu_per_probe_us(go):>7.2f}x")
+    return lines
+
+
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else newest_saved_run()
+    data = json.loads(path.read_text())
     print(f"{path}:")
-    print("\n".join(report(json.loads(path.read_text()))))
+    print("\n".join(compare_report(data) if "runtimes" in data else report(data)))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """Tests for ``python -m patterns.probe compare``: the runtime comparison.
 
 The contract is the one the docstring of :mod:`patterns.probe.compare` states: one
-fleet, the three runtimes, and per runtime under ``"runtimes"`` the keys ``median_s``,
-``ideal_s``, ``lower_bound_s``, ``efficiency`` (``ideal_s / median_s``), ``correct``,
-``hosts``, ``peak_memory_bytes`` and ``cpu_s``. The figures themselves are timings, so
-these tests hold the invariants between them and never a timing; the fleets are small,
-so a run takes seconds.
+fleet, the rows asked for (the three runtimes, uvloop, go, or any program speaking the
+round protocol), and per row under ``"runtimes"`` the keys ``median_s``, ``ideal_s``,
+``lower_bound_s``, ``efficiency`` (``ideal_s / median_s``), ``correct``, ``hosts``,
+``peak_memory_bytes`` and ``cpu_s``. The figures themselves are timings, so these tests
+hold the invariants between them and never a timing; the fleets are small, so a run
+takes seconds. Tests that are not about which rows run name the three runtimes, so
+that a machine with uvloop and Go runs the same tests as one without.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import subprocess
@@ -20,14 +23,18 @@ from pathlib import Path
 import pytest
 from test_probe_cli import read_until, start_cli, stop
 
-from patterns.probe.compare import Comparison, Round, RuntimeFigures
+import patterns.probe.compare.rows as rows
+from patterns.probe.compare import Comparison, Round, RoundRunner, RuntimeFigures, compare
 from patterns.probe.compare.report import CLOSING, as_markdown, as_table, code_lines
+from patterns.probe.compare.rows import HOW_TO_GET, ROWS, Unavailable, default_runtimes
 from patterns.runtimes import RUNTIMES
 
 CONTRACT_KEYS = {"median_s", "ideal_s", "lower_bound_s", "efficiency", "correct", "hosts",
                "peak_memory_bytes", "cpu_s"}
 RUN_TIMEOUT_S = 50.0  # a handful of scans of a dozen hosts, each process started afresh
 STOP_WITHIN_S = 5.0  # from a signal to the exit: the round's process is killed, not awaited
+THREE = ",".join(RUNTIMES)  # --runtimes for the tests that are not about the rows
+STUB = Path(__file__).with_name("round_stub.py")  # a row that is a program of its own
 
 
 def compare_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +43,8 @@ def compare_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_json_has_the_design_keys_for_each_runtime_and_every_host_right() -> None:
-    done = compare_cli("--hosts", "12", "--workers", "4", "--rounds", "2", "--format", "json")
+    done = compare_cli("--hosts", "12", "--workers", "4", "--rounds", "2", "--runtimes",
+                       THREE, "--format", "json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["hosts"], report["workers"], report["profile"]) == (12, 4, "standard")
@@ -56,7 +64,7 @@ def test_the_tls_fleet_is_compared_with_its_ca_passed_to_every_round() -> None:
     # Each round runs in a fresh process: it gets the fleet's CA with its targets, or
     # every https host would be a tls_error there.
     done = compare_cli("--hosts", "10", "--workers", "10", "--profile", "tls", "--rounds", "1",
-                       "--format", "json")
+                       "--runtimes", THREE, "--format", "json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["profile"] == "tls"
@@ -66,7 +74,7 @@ def test_the_tls_fleet_is_compared_with_its_ca_passed_to_every_round() -> None:
 
 def test_the_table_has_a_row_per_runtime_and_the_fleets_headroom() -> None:
     done = compare_cli("--hosts", "6", "--workers", "6", "--profile", "ideal",
-                       "--rounds", "1")
+                       "--rounds", "1", "--runtimes", THREE)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("compare: 6 hosts (ideal profile, seed 0), 6 workers")
@@ -79,12 +87,13 @@ def test_the_table_has_a_row_per_runtime_and_the_fleets_headroom() -> None:
 
 def test_markdown_is_the_written_comparison_with_the_hostile_fleet() -> None:
     done = compare_cli("--hosts", "10", "--workers", "10", "--rounds", "1",
-                       "--format", "markdown")
+                       "--runtimes", THREE, "--format", "markdown")
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert text.startswith("# threads, asyncio and trio on one fleet")
     assert "`python -m patterns.probe compare --hosts 10 --workers 10 --profile standard " \
-           "--rounds 1 --seed 0 --timeout 1 --format markdown`" in text
+           "--rounds 1 --seed 0 --timeout 1 --runtimes threads,asyncio,trio " \
+           "--format markdown`" in text
     for heading in ("## Code", "## Throughput", "## Memory",
                     "## Under failure: the hostile fleet"):
         assert f"\n{heading}\n" in text, heading
@@ -104,18 +113,23 @@ def test_a_rounds_process_imports_no_runtime_and_nothing_of_the_fleet() -> None:
 
 
 @pytest.mark.parametrize("args", [["--rounds", "0"], ["--profile", "nope"],
-                                  ["--hosts", "many"], ["--format", "yaml"]],
-                         ids=["rounds", "profile", "hosts", "format"])
+                                  ["--hosts", "many"], ["--format", "yaml"],
+                                  ["--runtimes", "threads,nope"], ["--runtimes", ","],
+                                  ["--runtimes", "trio,trio"]],
+                         ids=["rounds", "profile", "hosts", "format", "runtime-unknown",
+                              "runtimes-none", "runtime-twice"])
 def test_bad_flags_exit_2_with_one_line(args: list[str]) -> None:
     done = compare_cli(*args)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    if args[0] == "--runtimes":
+        assert "--runtimes" in done.stderr  # it names the flag at fault
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_the_comparison(signum: int) -> None:
-    process = start_cli("compare", "--hosts", "10", "--rounds", "50")
+    process = start_cli("compare", "--hosts", "10", "--rounds", "50", "--runtimes", THREE)
     try:
         read_until(process, b"comparing", RUN_TIMEOUT_S)
         process.send_signal(signum)
@@ -171,3 +185,125 @@ def test_code_lines_leave_out_docstrings_comments_and_blank_lines(tmp_path: Path
                     1)
     '''), encoding="utf-8")
     assert code_lines(module) == 4  # import, def, and the return's two lines
+
+
+# -- the rows: which run, and a row that is a program of its own ------------------------
+
+
+@pytest.mark.parametrize(("uvloop", "go"), [(False, False), (True, False), (False, True),
+                                            (True, True)],
+                         ids=["neither", "uvloop", "go", "both"])
+def test_the_default_rows_are_the_three_and_uvloop_and_go_where_they_can_run(
+        monkeypatch: pytest.MonkeyPatch, uvloop: bool, go: bool) -> None:
+    monkeypatch.setattr(rows, "uvloop_installed", lambda: uvloop)
+    monkeypatch.setattr(rows, "go_toolchain", lambda: "/usr/bin/go" if go else None)
+    names, left_out = default_runtimes()
+    assert names == [*RUNTIMES, *(["uvloop"] if uvloop else []), *(["go"] if go else [])]
+    # Each row left out has its one line on how to get it.
+    assert left_out == {name: HOW_TO_GET[name] for name, here in
+                        (("uvloop", uvloop), ("go", go)) if not here}
+    assert all(len(line.splitlines()) == 1 for line in left_out.values())
+
+
+def test_a_row_that_cannot_run_is_left_out_with_its_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rows, "uvloop_installed", lambda: False)
+    runner = RoundRunner()
+    assert runner.prepare(["threads", "uvloop"]) == {"uvloop": HOW_TO_GET["uvloop"]}
+    assert "pip install uvloop" in HOW_TO_GET["uvloop"]
+    with pytest.raises(ValueError, match="unknown runtime 'nope'"):
+        runner.prepare(["nope"])
+
+
+@pytest.mark.skipif(not rows.uvloop_installed(), reason="uvloop is not installed")
+def test_uvloop_runs_beside_threads_with_every_key() -> None:
+    done = compare_cli("--hosts", "8", "--workers", "4", "--rounds", "2",
+                       "--runtimes", "threads,uvloop", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert list(report["runtimes"]) == ["threads", "uvloop"]
+    assert report["unavailable"] == {}
+    for name, figures in report["runtimes"].items():
+        assert set(figures) >= CONTRACT_KEYS, name
+        assert figures["hosts"] == figures["correct"] == 8, (name, figures["mistakes"])
+        assert figures["rounds"] == 2
+
+
+def test_without_go_the_table_says_how_to_get_it_and_the_other_rows_run() -> None:
+    # A child whose go row cannot run, whatever this machine has: its ROWS say so, as
+    # they do where there is no Go toolchain or no reference/go.
+    code = ("import sys\n"
+            "import patterns.probe.compare.rows as rows\n"
+            "def no_go(): raise rows.Unavailable(rows.HOW_TO_GET['go'])\n"
+            "rows.ROWS['go'] = no_go\n"
+            "from patterns.probe.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    args = ["compare", "--hosts", "6", "--workers", "6", "--profile", "ideal", "--rounds", "1",
+            "--runtimes", "threads,go,trio"]
+    table = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                           text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert [line.split()[0] for line in lines[2:4]] == ["threads", "trio"]
+    assert lines[4] == f"go: not compared, {HOW_TO_GET['go']}"  # right under the table
+    assert lines[5].startswith("fleet: ")
+    assert table.stderr.startswith("comparing threads, trio:")
+    as_json = subprocess.run([sys.executable, "-c", code, *args, "--format", "json"],
+                             capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                             check=False)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert list(report["runtimes"]) == ["threads", "trio"]
+    assert report["unavailable"] == {"go": HOW_TO_GET["go"]}
+
+
+def test_go_is_unavailable_in_one_line_where_reference_go_is_not_here() -> None:
+    # Before reference/go is part of the library, and where it cannot be built, the go
+    # row is one line, never an exception.
+    try:
+        command = ROWS["go"]()
+    except Unavailable as exc:
+        assert len(str(exc).splitlines()) == 1 and str(exc)
+    else:
+        assert command  # built: a command that speaks the round protocol
+
+
+def test_a_row_of_its_own_program_runs_in_the_same_interleaved_rounds(
+        tmp_path: Path) -> None:
+    log = tmp_path / "stub.log"
+    runner = RoundRunner({**ROWS, "stub": lambda: [sys.executable, str(STUB), str(log)]})
+    order: list[str] = []
+    c = compare(hosts=6, workers=3, profile="ideal", rounds=2, runtimes=["threads", "stub"],
+                runner=runner, on_round=lambda done: order.append(done.runtime))
+    # Round 2 starts one row further on, and the stub was asked for its own row.
+    assert order == ["threads", "stub", "stub", "threads"]
+    assert log.read_text(encoding="utf-8").split() == ["stub", "stub"]
+    report = json.loads(c.as_json())
+    assert list(report["runtimes"]) == ["threads", "stub"]
+    stub = report["runtimes"]["stub"]
+    assert set(stub) >= CONTRACT_KEYS and stub["rounds"] == 2
+    assert stub["hosts"] == stub["correct"] == 6, stub["mistakes"]
+    assert set(stub) == set(report["runtimes"]["threads"])
+    table = as_table(c).splitlines()
+    assert [line.split()[0] for line in table[2:4]] == ["threads", "stub"]
+    assert len(table[3].split()) == len(table[2].split())  # every column
+    text = as_markdown(c, command="compare")
+    assert text.startswith("# threads and stub on one fleet")
+    assert "\n| stub | " in text
+
+
+def test_the_benchmark_report_sets_each_row_against_go() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "benchmarks_report", Path(__file__).parents[1] / "benchmarks" / "report.py")
+    assert spec is not None and spec.loader is not None
+    bench_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_report)
+    c = comparison({"threads": [1.25], "uvloop": [1.0], "go": [1.0]})
+    c.runtimes["go"].rounds[0] = Round("go", 1.0, 0.025, 10 << 20, 10, (), None)
+    lines = bench_report.compare_report(c.as_dict())
+    threads = next(line.split() for line in lines if line.split()[0] == "threads")
+    # threads: efficiency 0.80 to go's 1.00, and 12.5 ms of CPU per probe to go's 2.5 ms
+    assert threads == ["threads", "0.80", "0.80x", "12500", "µs", "5.00x"]
+    del c.runtimes["go"]
+    c.unavailable = {"go": HOW_TO_GET["go"]}
+    assert bench_report.compare_report(c.as_dict())[-1] == f"no go row: {HOW_TO_GET['go']}"

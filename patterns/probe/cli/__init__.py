@@ -25,10 +25,13 @@ Commands (``--help`` on each lists its flags and defaults):
   server (:mod:`patterns.probe.serve`, in the same runtime) also answers
   ``/probe?target=URL`` with one probe's result as JSON, a probe that stops when the
   client hangs up;
-- ``compare --hosts N --workers N --profile P --rounds N --format
-  {table,json,markdown}``: scan one simulated fleet in all three runtimes, interleaved,
-  and compare them (:mod:`patterns.probe.compare`). Exit 0, or 1 if a runtime
-  classified a host against the fleet's truth.
+- ``compare --hosts N --workers N --profile P --rounds N --runtimes LIST --format
+  {table,json,markdown}``: scan one simulated fleet in each runtime, interleaved, and
+  compare them (:mod:`patterns.probe.compare`); ``--runtimes`` takes a comma-separated
+  list of ``threads``, ``asyncio``, ``trio``, ``uvloop`` and ``go`` (default: the first
+  three, and uvloop and go where they can run here; a row that cannot is one line
+  under the table). Exit 0, or 1 if a runtime classified a host against the fleet's
+  truth.
 
 **Durations.** Every flag that takes seconds (``S`` above: ``--timeout``, ``--interval``,
 ``fleet --seconds``) takes a Go duration too, as Go's ``flag.Duration`` reads it:
@@ -441,6 +444,22 @@ def _drive_cluster(address: str, runtime: RuntimeName,
     return results, _signal_of(ctx.cause)
 
 
+def _runtimes(text: str) -> list[str]:
+    """``compare --runtimes``: comma-separated row names, each once."""
+    from patterns.probe.compare.rows import ROWS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no runtime")
+    for name in names:
+        if name not in ROWS:
+            raise argparse.ArgumentTypeError(
+                f"unknown runtime {name!r} (choose from {', '.join(ROWS)})")
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names a runtime twice")
+    return names
+
+
 def _cluster_address(text: str) -> str:
     from patterns.probe.cluster import parse_address  # needs no distributed
 
@@ -592,27 +611,36 @@ def _compare(args: argparse.Namespace) -> int:
     from patterns.context.on_threads import notify_context
     from patterns.probe.compare import RoundRunner, compare
     from patterns.probe.compare.report import as_markdown, as_table
+    from patterns.probe.compare.rows import default_runtimes
 
     runner = RoundRunner()
+    names, unavailable = (args.runtimes, {}) if args.runtimes else default_runtimes()
+    # Each row's command now (go is built the first time), so that a row that cannot
+    # run is known before the fleet starts, and said once under the table.
+    unavailable |= runner.prepare(names)
+    rows = [name for name in names if name not in unavailable]
+    if not rows:
+        raise InputError("compare: no runtime can run here: " + "; ".join(
+            f"{name}: {why}" for name, why in unavailable.items()))
     settings = {"hosts": args.hosts, "workers": args.workers, "rounds": args.rounds,
                 "seed": args.seed, "timeout": args.timeout}
     profiles = [args.profile]
     if args.format == "markdown" and args.profile != "hostile":
         profiles.append("hostile")  # the written comparison tells how failure went too
     comparisons = []
-    with notify_context() as ctx, _progress(len(profiles) * args.rounds * len(RUNTIMES),
+    with notify_context() as ctx, _progress(len(profiles) * args.rounds * len(rows),
                                             "rounds") as advance:
         # A signal kills the round running (from notify_context's thread): its process
         # is no use half done, and every later round refuses to start.
         ctx.after_cancel(runner.stop)
         # Said once the handlers are in place: from here on a signal stops it cleanly.
         rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
-        print(f"comparing {', '.join(RUNTIMES)}: {args.hosts} hosts "
+        print(f"comparing {', '.join(rows)}: {args.hosts} hosts "
               f"({' then '.join(profiles)}), {args.workers} workers, {rounds} each",
               file=sys.stderr, flush=True)
         for profile in profiles:
             try:
-                comparisons.append(compare(profile=profile, runner=runner,
+                comparisons.append(compare(profile=profile, runtimes=rows, runner=runner,
                                            on_round=advance, **settings))
             except (ValueError, RuntimeError) as exc:
                 raise InputError(f"compare: {exc}") from None
@@ -621,6 +649,7 @@ def _compare(args: argparse.Namespace) -> int:
     signum = _signal_of(ctx.cause)
     for each in comparisons:
         each.stopped_by = signum
+        each.unavailable = {**unavailable, **each.unavailable}
     main = comparisons[0]
     if main.rounds_done:
         if args.format == "json":
@@ -628,7 +657,8 @@ def _compare(args: argparse.Namespace) -> int:
         elif args.format == "markdown":
             command = (f"python -m patterns.probe compare --hosts {args.hosts} --workers "
                        f"{args.workers} --profile {args.profile} --rounds {args.rounds} "
-                       f"--seed {args.seed} --timeout {args.timeout:g} --format markdown")
+                       f"--seed {args.seed} --timeout {args.timeout:g} "
+                       f"--runtimes {','.join(names)} --format markdown")
             hostile = comparisons[1] if len(comparisons) > 1 and comparisons[1].rounds_done \
                 else None
             sys.stdout.write(as_markdown(main, command=command, hostile=hostile))
@@ -727,7 +757,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     compare = commands.add_parser(
-        "compare", help="the three runtimes on one simulated fleet, side by side")
+        "compare", help="the runtimes on one simulated fleet, side by side")
     compare.add_argument("--hosts", type=_positive_int, default=100, metavar="N",
                          help="hosts in the fleet (default: %(default)s)")
     compare.add_argument("--workers", type=_positive_int, default=20, metavar="N",
@@ -739,6 +769,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=0, help="the fleet's (default: 0)")
     compare.add_argument("--timeout", type=_positive_seconds, default=1.0, metavar="S",
                          help=f"per probe: {_SECONDS_HELP} (default: %(default)gs)")
+    compare.add_argument("--runtimes", type=_runtimes, metavar="LIST",
+                         help="comma-separated, of threads, asyncio, trio, uvloop (asyncio "
+                              "on uvloop's loop) and go (reference/go) (default: the first "
+                              "three, and uvloop and go where they can run here)")
     compare.add_argument("--format", choices=("table", "json", "markdown"), default="table",
                          help="default: %(default)s; markdown adds a round on the hostile "
                               "fleet and the written comparison")

@@ -1,11 +1,14 @@
-"""The runtime comparison: the same scan of one fleet in threads, asyncio and trio.
+"""The runtime comparison: the same scan of one fleet in threads, asyncio and trio, and
+beside them the reference rows, asyncio on uvloop and the same scan in Go.
 
 :func:`compare` starts one :class:`~patterns.probe.fleet.Fleet` and scans it ``rounds``
-times in each runtime, the runtimes interleaved (round 1: threads, asyncio, trio; round
-2: asyncio, trio, threads; ...), so that a machine that slows down for a while slows
-every runtime alike. Each scan runs in a fresh process of its own
-(:mod:`patterns.probe.compare.round`), which times the scan alone and reports its CPU
-time and the process's peak memory.
+times in each runtime (each *row*), the rows interleaved (round 1: threads, asyncio,
+trio; round 2: asyncio, trio, threads; ...), so that a machine that slows down for a
+while slows every row alike. Each scan runs in a fresh process of its own (the row's
+round command, :mod:`patterns.probe.compare.rows`; for this library's rows
+:mod:`patterns.probe.compare.round`), which times the scan alone and reports its CPU
+time and the process's peak memory. A row that cannot run here (no uvloop, no Go) is
+left out, with one line on how to get it, under ``"unavailable"``.
 
 Per runtime it reports the median wall time against two yardsticks of the fleet's own
 latencies (:func:`~patterns.probe.ideal_makespan`, what a perfect FIFO pool would take,
@@ -28,13 +31,13 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from patterns.probe import Target, ideal_makespan, lower_bound
+from patterns.probe.compare.rows import ROWS, Unavailable
 from patterns.probe.usage import cpu_seconds
 from patterns.runtimes import RUNTIMES
 
@@ -44,7 +47,7 @@ from patterns.runtimes import RUNTIMES
 if TYPE_CHECKING:
     from patterns.probe.fleet import Fleet
 
-__all__ = ["Comparison", "Round", "RuntimeFigures", "compare"]
+__all__ = ["Comparison", "Round", "RoundRunner", "RuntimeFigures", "compare"]
 
 ROUND_LIMIT_S = 300.0  # a round that takes longer than this is a hang, not a figure
 
@@ -110,7 +113,8 @@ class RuntimeFigures:
 
 @dataclass(slots=True)
 class Comparison:
-    """What :func:`compare` measured; ``stopped_by`` is the signal that cut it short."""
+    """What :func:`compare` measured; ``stopped_by`` is the signal that cut it short,
+    ``unavailable`` the rows that could not run here (row -> how to get it)."""
 
     hosts: int
     workers: int
@@ -121,6 +125,7 @@ class Comparison:
     date: str
     runtimes: dict[str, RuntimeFigures]
     stopped_by: int | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     @property
     def rounds_done(self) -> int:
@@ -154,20 +159,43 @@ class Comparison:
                 "fleet": {"cpu_per_request_s": self.fleet_cpu_per_request_s,
                           "headroom_at_100_workers": self.fleet_headroom_at_100},
                 "runtimes": {name: f.as_dict() for name, f in self.runtimes.items()
-                             if f.rounds}}
+                             if f.rounds},
+                "unavailable": dict(self.unavailable)}
 
     def as_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2) + "\n"
 
 
 class RoundRunner:
-    """Runs round processes one at a time; :meth:`stop` ends the one running (from
-    another thread: ``notify_context``'s, on a signal) and every later :meth:`run`
-    refuses to start."""
+    """Runs round processes one at a time, each with its row's command from ``rows``
+    (default :data:`~patterns.probe.compare.rows.ROWS`); :meth:`stop` ends the one
+    running (from another thread: ``notify_context``'s, on a signal) and every later
+    :meth:`run` refuses to start."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: Mapping[str, Callable[[], list[str]]] | None = None) -> None:
+        self.rows = ROWS if rows is None else rows
+        self._commands: dict[str, list[str]] = {}
+        self._unavailable: dict[str, str] = {}
         self._process: subprocess.Popen[str] | None = None
         self.stopped = False
+
+    def prepare(self, names: Sequence[str]) -> dict[str, str]:
+        """Find each row's round command (building ``go`` the first time), before any
+        round is timed; return the rows that cannot run here, each with one line on
+        how to get it. ``ValueError`` for a name that is no row."""
+        for name in names:
+            if name in self._commands or name in self._unavailable:
+                continue
+            command = self.rows.get(name)
+            if command is None:
+                raise ValueError(f"unknown runtime {name!r}: choose from "
+                                 f"{', '.join(self.rows)}")
+            try:
+                self._commands[name] = command()
+            except Unavailable as exc:
+                self._unavailable[name] = str(exc)
+        return {name: self._unavailable[name] for name in names
+                if name in self._unavailable}
 
     def stop(self) -> None:
         self.stopped = True
@@ -176,12 +204,16 @@ class RoundRunner:
             process.kill()
 
     def run(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        """The child's report, or ``None`` if it was stopped."""
+        """The child's report, or ``None`` if it was stopped. The row is
+        ``request["runtime"]``, and its command is the one :meth:`prepare` found."""
+        runtime = request["runtime"]
+        if runtime in self.prepare([runtime]):
+            raise RuntimeError(f"{runtime} cannot run here: {self._unavailable[runtime]}")
         # A session of its own: a Ctrl-C at the terminal reaches this process only,
         # which then stops the child itself.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "patterns.probe.compare.round"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self._commands[runtime], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             out, err = self._process.communicate(json.dumps(request), timeout=ROUND_LIMIT_S)
         finally:
@@ -197,28 +229,39 @@ class RoundRunner:
 
 def compare(*, hosts: int = 100, workers: int = 20, profile: str = "standard",
             rounds: int = 5, seed: int = 0, timeout: float = 1.0,
-            runner: RoundRunner | None = None,
+            runtimes: Sequence[str] = RUNTIMES, runner: RoundRunner | None = None,
             on_round: Callable[[Round], object] | None = None) -> Comparison:
-    """Scan one fleet ``rounds`` times in each runtime, interleaved; see the module.
+    """Scan one fleet ``rounds`` times in each of ``runtimes`` (rows of
+    :data:`~patterns.probe.compare.rows.ROWS`, or of the ``runner``'s own), interleaved;
+    see the module.
 
-    ``on_round(round)`` is called as each round ends (a progress bar's hook). A
-    ``runner`` stopped meanwhile ends the comparison early: the rounds that finished
-    are kept, and the runtimes are cut to the same number of rounds.
+    A row that cannot run here is left out and named in ``Comparison.unavailable``;
+    ``ValueError`` if none can, or a name is no row. ``on_round(round)`` is called as
+    each round ends (a progress bar's hook). A ``runner`` stopped meanwhile ends the
+    comparison early: the rounds that finished are kept, and the rows are cut to the
+    same number of rounds.
     """
     from patterns.probe.fleet import Fleet
 
     runner = runner or RoundRunner()
+    # Before the fleet starts: building go is no part of any round.
+    unavailable = runner.prepare(runtimes) if isinstance(runner, RoundRunner) else {}
+    rows = [name for name in runtimes if name not in unavailable]
+    if not rows:
+        raise ValueError("no runtime can run here: " + "; ".join(
+            f"{name}: {why}" for name, why in unavailable.items()))
     with Fleet(hosts, profile, seed) as fleet:
         targets = fleet.targets
         costs = [min(fleet.latency[t], timeout) for t in targets]
         ideal, bound = ideal_makespan(costs, workers), lower_bound(costs, workers)
         figures: dict[str, RuntimeFigures] = {
-            name: RuntimeFigures(name, len(targets), ideal, bound) for name in RUNTIMES}
+            name: RuntimeFigures(name, len(targets), ideal, bound) for name in rows}
         comparison = Comparison(hosts, workers, profile, rounds, seed, timeout,
-                                time.strftime("%Y-%m-%d"), figures)
+                                time.strftime("%Y-%m-%d"), figures,
+                                unavailable=unavailable)
         for number in range(rounds):
-            first = number % len(RUNTIMES)
-            for name in RUNTIMES[first:] + RUNTIMES[:first]:
+            first = number % len(rows)
+            for name in rows[first:] + rows[:first]:
                 done = None if runner.stopped else _one_round(runner, fleet, targets, name,
                                                                workers, timeout)
                 if done is None:

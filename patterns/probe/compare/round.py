@@ -1,13 +1,15 @@
 """One round of ``compare``: one scan in one runtime, in a process of its own.
 
 ``python -m patterns.probe.compare.round`` reads a JSON request on stdin
-(``runtime``, ``workers``, ``timeout``, ``targets`` as hosts-file lines, and ``ca_pem``,
+(``runtime``: ``threads``, ``asyncio``, ``trio`` or ``uvloop``, the asyncio scan on
+uvloop's loop; ``workers``, ``timeout``, ``targets`` as hosts-file lines, and ``ca_pem``,
 the fleet's CA for its https hosts, or ``null``), scans, and
 prints one JSON line: ``wall_s`` (the scan alone, timed inside the runtime, so starting
 an event loop is not counted), ``cpu_s`` (the process's CPU time over the same span,
 every thread included), ``peak_memory_bytes`` (the process's peak resident set size:
 the interpreter, the runtime and the scan; see :mod:`patterns.probe.usage`) and every
-result's ``outcome``.
+result's ``outcome``. Any program that speaks this protocol can be a row of ``compare``
+(:mod:`patterns.probe.compare.rows`): ``reference/go`` does.
 
 A process per round is what makes memory and CPU figures one runtime's own: in one
 process, the runtime that ran first would leave its imports, its arenas and its peak
@@ -30,7 +32,10 @@ from patterns.probe.usage import cpu_seconds, peak_memory
 
 def scan_once(runtime: str, targets: list[Any], workers: int, timeout: float,
               tls: TlsConfig | None = None) -> tuple[list[ProbeResult], float]:
-    """Scan ``targets`` in ``runtime``; return the results and the scan's wall time."""
+    """Scan ``targets`` in ``runtime``; return the results and the scan's wall time.
+
+    ``uvloop`` is the asyncio scan, unchanged, on uvloop's event loop: its results say
+    ``asyncio``, the runtime whose code ran."""
     if runtime == "threads":
         from patterns.probe import on_threads
 
@@ -49,6 +54,14 @@ def scan_once(runtime: str, targets: list[Any], workers: int, timeout: float,
         from patterns.probe import on_asyncio
 
         return asyncio.run(timed(on_asyncio.scan))
+    if runtime == "uvloop":
+        import uvloop
+
+        from patterns.probe import on_asyncio
+
+        # uvloop.run is asyncio.run with uvloop's loop (Python 3.11's asyncio.run takes
+        # no loop_factory; uvloop.run goes through asyncio.Runner, which does).
+        return uvloop.run(timed(on_asyncio.scan))
     if runtime == "trio":
         import trio
 
