@@ -137,6 +137,10 @@ func (p *Prober) Probe(ctx context.Context, target Target) Result {
 		outcome, err = dial(ctx, target)
 	}
 	if err != nil {
+		var v verdict
+		if !errors.As(err, &v) {
+			status = 0 // as in Python: a status is kept for a verdict on the answer, not a failed read
+		}
 		outcome = OutcomeFor(ctx, err)
 		text := errorText(err)
 		result.Error = &text
