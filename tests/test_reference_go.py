@@ -171,6 +171,11 @@ def test_the_build_is_cached_and_redone_when_a_source_changes(
     source = tmp_path / "go"
     shutil.copytree(go.SOURCE, source)
     monkeypatch.setattr(go, "SOURCE", source)
+    # Go's own build cache lives under XDG_CACHE_HOME too: keep it where it is, so only
+    # our package is compiled again, not the standard library.
+    go_cache = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True,
+                              timeout=60, check=True).stdout.strip()
+    monkeypatch.setenv("GOCACHE", go_cache)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first = go.round_command()
     assert Path(first[0]).is_relative_to(tmp_path / "cache")

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,9 @@ func peakMemory() int64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
+	}
+	if runtime.GOOS == "darwin" {
+		return ru.Maxrss // bytes on macOS, KiB everywhere else
 	}
 	return ru.Maxrss * 1024
 }
