@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -175,9 +176,11 @@ func (v verdict) Error() string { return v.why }
 // get is the http(s) probe: GET path, then check status, size and content in the
 // order Python's HttpExchange decides them.
 func (p *Prober) get(ctx context.Context, target Target) (string, int, error) {
-	host := net.JoinHostPort(target.Host, strconv.Itoa(target.Port))
+	// In a URL an IPv6 zone's "%" is written "%25" (RFC 6874): [fe80::1%25eth0].
+	zoned := strings.Replace(target.Host, "%", "%25", 1)
+	host := net.JoinHostPort(zoned, strconv.Itoa(target.Port))
 	if target.Port == defaultPorts[target.Kind] {
-		host = urlHost(target.Host) // Host names the port only where the scheme does not imply it
+		host = urlHost(zoned) // Host names the port only where the scheme does not imply it
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.Kind+"://"+host+"/", nil)
 	if err != nil {

@@ -286,3 +286,32 @@ func TestRoundPrintsOneLine(t *testing.T) {
 		t.Errorf("outcomes %s", got)
 	}
 }
+
+// An IPv6 address with a zone (as fe80::1%eth0 needs) reaches the host: net/url wants
+// the zone's "%" written "%25", the hosts file does not.
+func TestProbeIPv6WithZone(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback here:", err)
+	}
+	server := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}}
+	server.Start()
+	t.Cleanup(server.Close)
+	port := ln.Addr().(*net.TCPAddr).Port
+	p, err := NewProber("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{fmt.Sprintf("http://[::1%%lo]:%d/", port), fmt.Sprintf("tcp://[::1%%lo]:%d", port)} {
+		targets, err := ParseTargets(line, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r := p.Probe(ctx, targets[0])
+		cancel()
+		if r.Outcome != "ok" {
+			t.Errorf("%s: %s %s", line, r.Outcome, deref(r.Error))
+		}
+	}
+}
