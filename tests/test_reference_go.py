@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from patterns.probe import OUTCOMES
+from patterns.probe import OUTCOMES, Target, parse_targets
 from patterns.probe.compare import go
 from patterns.probe.fleet import Fleet
 
@@ -159,6 +161,35 @@ def test_spawn_reports_a_goroutines_cost(command: list[str]) -> None:
     assert report["ns_per_goroutine"] > 0
     # A goroutine starts with a stack of a few KiB; its cost is that, not an OS thread's MiB.
     assert 1000 < report["stack_bytes_per_goroutine"] < 64 * 1024
+
+
+# -- the hosts file: Go reads it as Python does ---------------------------------------
+
+hosts = (st.from_regex(r"[A-Za-z0-9._-]{1,24}", fullmatch=True)
+         | st.ip_addresses(v=4).map(str) | st.ip_addresses(v=6).map(str))
+ports = st.integers(1, 65535)
+paths = st.from_regex(r"/[\x21-\x22\x24-\x7e]{0,24}", fullmatch=True)
+texts = st.none() | st.text(max_size=24) | st.text(
+    alphabet=' "#=\\\'\t\n\r\x00\x85\u2028\xa0é€😀aZ', max_size=12)
+go_targets = st.one_of(  # every kind but icmp, which the Go reference does not probe
+    st.builds(Target.tcp, hosts, ports),
+    st.builds(Target.http, hosts, ports, paths, expect=st.integers(100, 599),
+              contains=texts),
+    st.builds(Target.https, hosts, ports, paths, expect=st.integers(100, 599),
+              contains=texts))
+
+
+@needs_go
+@given(st.lists(go_targets, min_size=1, max_size=12))
+def test_go_reads_every_hosts_file_line_as_python_does(command: list[str],
+                                                       targets: list[Target]) -> None:
+    # Python writes the file; Go reads it and writes each target back in its own words
+    # (its quoting may differ where the two Unicode tables do), and Python reads those.
+    done = subprocess.run([command[0], "targets", "/dev/stdin"],
+                          input="".join(f"{t}  # comment\n\n" for t in targets),
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr
+    assert parse_targets(done.stdout) == targets
 
 
 # -- the build: once per version of the sources, and GoUnavailable otherwise ----------

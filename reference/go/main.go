@@ -6,6 +6,7 @@
 //	probe round                 one round of `compare`: a JSON request on stdin, one JSON line out
 //	probe scan --targets FILE   scan a hosts file, print the results as JSON
 //	probe spawn N               what a parked goroutine costs, in time and memory
+//	probe targets FILE          the hosts file as this binary reads it: one line per target
 //
 // Exit codes as Python's CLI: 0 all healthy, 1 some unhealthy, 2 bad usage or
 // input (one line on stderr), 130 interrupted.
@@ -29,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		usage("probe: name a mode: round, scan or spawn")
+		usage("probe: name a mode: round, scan, spawn or targets")
 	}
 	var err error
 	switch mode, args := os.Args[1], os.Args[2:]; mode {
@@ -39,8 +40,10 @@ func main() {
 		err = scan(args)
 	case "spawn":
 		err = spawn(args)
+	case "targets":
+		err = listTargets(args)
 	default:
-		usage(fmt.Sprintf("probe: unknown mode %q (use round, scan or spawn)", mode))
+		usage(fmt.Sprintf("probe: unknown mode %q (use round, scan, spawn or targets)", mode))
 	}
 	var exit exitCode
 	if errors.As(err, &exit) {
@@ -274,5 +277,25 @@ func spawn(args []string) error {
 	}
 	line, _ := json.Marshal(report)
 	fmt.Println(string(line))
+	return nil
+}
+
+// listTargets is `probe targets FILE`: each target's canonical line (String()), so a
+// test can check that Go reads a hosts file as Python's parse_targets does.
+func listTargets(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("targets: give the hosts file, as in: probe targets hosts.txt")
+	}
+	text, err := os.ReadFile(args[0])
+	if err != nil {
+		return fmt.Errorf("%s: cannot read: %v", args[0], errors.Unwrap(err))
+	}
+	targets, err := ParseTargets(string(text), args[0])
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		fmt.Println(t)
+	}
 	return nil
 }
