@@ -23,6 +23,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -94,6 +95,26 @@ func (e *tlsError) Unwrap() error { return e.err }
 // request's context, Go's way of handing per-call values down a call chain.
 type certKey struct{}
 
+// certSeen is that place. The Transport dials in a goroutine of its own, which may
+// finish its handshake after the probe has given up at its deadline: hence the lock.
+type certSeen struct {
+	mu      sync.Mutex
+	expires *float64 // the leaf certificate's notAfter, seconds since the epoch
+}
+
+func (c *certSeen) set(notAfter time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seconds := float64(notAfter.Unix())
+	c.expires = &seconds
+}
+
+func (c *certSeen) get() *float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.expires
+}
+
 // dialTLS connects and shakes hands under ctx's deadline, and records the leaf
 // certificate's notAfter as soon as the handshake completes.
 func (p *Prober) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -114,8 +135,8 @@ func (p *Prober) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 		}
 		return nil, &tlsError{err}
 	}
-	if expires, ok := ctx.Value(certKey{}).(*float64); ok {
-		*expires = float64(conn.ConnectionState().PeerCertificates[0].NotAfter.Unix())
+	if seen, ok := ctx.Value(certKey{}).(*certSeen); ok {
+		seen.set(conn.ConnectionState().PeerCertificates[0].NotAfter)
 	}
 	return conn, nil
 }
@@ -128,12 +149,10 @@ func (p *Prober) Probe(ctx context.Context, target Target) Result {
 	var status int
 	var err error
 	if target.SpeaksHTTP() {
-		var expires float64
-		ctx = context.WithValue(ctx, certKey{}, &expires)
+		seen := &certSeen{}
+		ctx = context.WithValue(ctx, certKey{}, seen)
 		outcome, status, err = p.get(ctx, target)
-		if expires != 0 {
-			result.CertExpires = &expires
-		}
+		result.CertExpires = seen.get() // kept whatever came after the handshake, as in Python
 	} else {
 		outcome, err = dial(ctx, target)
 	}
