@@ -184,7 +184,8 @@ func dial(ctx context.Context, target Target) (string, error) {
 	return "ok", nil
 }
 
-// verdict is a decided answer: the outcome and why (err is nil only for ok).
+// verdict is an answer the checks failed (bad_status, too_large, content_mismatch):
+// an error that carries its outcome, as Python's Verdict from the HTTP exchange.
 type verdict struct {
 	outcome string
 	why     string
