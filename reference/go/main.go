@@ -181,7 +181,10 @@ func scan(args []string) error {
 	ca := flags.String("ca", "", "a PEM bundle of CAs to trust too")
 	insecure := flags.Bool("insecure", false, "skip certificate verification")
 	poolName := flags.String("pool", "channels", "channels, errgroup or semaphore")
-	if err := flags.Parse(args); err != nil {
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Println("usage: probe scan --targets FILE --workers N --timeout 1s [--ca FILE] [--insecure] [--pool channels|errgroup|semaphore]")
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("scan: %v", err)
 	}
 	if *workers < 1 {

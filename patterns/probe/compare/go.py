@@ -76,9 +76,9 @@ def round_command() -> list[str]:
 
 
 def build() -> Path:
-    """The binary built from :data:`SOURCE`, from the cache or built now (safe to call
-    from several processes at once: each builds to a name of its own, and the first
-    rename wins)."""
+    """The binary built from :data:`SOURCE`, from the cache or built now. Safe to call
+    from several processes at once: each builds to a name of its own and renames it
+    into place, and a rename replaces a file whole (the same file, whoever is last)."""
     toolchain = _toolchain()
     binary = toolchain.modfile.parent / BINARY
     if binary.exists():
