@@ -1,4 +1,4 @@
-"""The real programs some tests run (Prometheus, promtool, nginx): found, or the test
+"""The real programs some tests run (Prometheus, promtool, nginx, Go): found, or the test
 skips with the reason and the Debian package that brings the program.
 
 CI installs the packages and sets ``PATTERNS_REQUIRED_PROGRAMS`` (names separated by
@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 
-PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "nginx": "nginx-light"}
+PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "nginx": "nginx-light",
+            "go": "golang-go golang-golang-x-sync-dev"}
 """Program -> the Debian package that installs it."""
 
 # Debian puts nginx in /usr/sbin, which is not on every user's PATH.

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from programs import program, required
 
 from patterns.probe import OUTCOMES, Target, parse_targets
 from patterns.probe.compare import go
@@ -28,8 +29,14 @@ from patterns.probe.fleet import Fleet
 GO_LIMIT_S = 540.0  # a first `go test -race` compiles the standard library for the race detector
 RUN_TIMEOUT_S = 30.0  # a round at a 1 s timeout, and the binary's start
 
-needs_go = pytest.mark.skipif(shutil.which("go") is None,
-                              reason=f"no Go toolchain: {go.INSTALL}")
+# Each test asks for Go first (tests/programs.py): it skips, saying how to get it, where
+# there is none, and fails where CI requires it.
+needs_go = pytest.mark.usefixtures("go_toolchain")
+
+
+@pytest.fixture(scope="module")
+def go_toolchain() -> str:
+    return program("go")
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +48,8 @@ def command() -> list[str]:
     except go.GoBuildFailed:
         raise
     except go.GoUnavailable as exc:
+        if required("go"):
+            pytest.fail(f"PATTERNS_REQUIRED_PROGRAMS names go, but {exc}", pytrace=False)
         pytest.skip(str(exc))
 
 
