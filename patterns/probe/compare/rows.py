@@ -19,7 +19,6 @@ speaks the protocol is one more entry in a copy of it, handed to
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import shutil
 import sys
@@ -68,18 +67,12 @@ def _uvloop_round() -> list[str]:
 
 
 def _go_round() -> list[str]:
-    # Imported here, and by name: a copy of the library without reference/go still
-    # compares the other rows, and says why there is no go row.
+    from patterns.probe.compare import go  # runs the go command: only when the row is asked
+
     try:
-        go = importlib.import_module("patterns.probe.compare.go")
-    except ImportError:
-        raise Unavailable(HOW_TO_GET["go"] if go_toolchain() is None
-                          else "reference/go is not built here") from None
-    try:
-        command: list[str] = go.round_command()  # builds once, then the cached binary
+        return go.round_command()  # builds once, then the cached binary
     except go.GoUnavailable as exc:
         raise Unavailable(str(exc)) from None
-    return command
 
 
 ROWS: dict[str, Callable[[], list[str]]] = {
