@@ -48,7 +48,6 @@ scans a fleet of 1,000 hosts once per line instead::
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -56,6 +55,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from open_files import fleet_with_files
 
 from patterns.probe import ProbeResult, Target, cluster, on_asyncio
 from patterns.probe.fleet import Fleet
@@ -71,7 +71,6 @@ WORKERS = 100  # per process: the baseline's, and each shard's
 DASK_WORKERS = 2  # processes of the local cluster, one thread each
 TIMEOUT_S = 3.0  # per probe; why not 1 s: see the module docstring
 ROUNDS = 3  # timed rounds a line, after one warm-up round: a round takes 3 to 6 s
-SPARE_FILES = 100  # pipes, pytest's own files, sockets still closing
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +79,8 @@ def fleet(pytestconfig: pytest.Config) -> Iterator[Fleet]:
     in the fleet's process (which raises its own limit), a socket per probe in flight
     in this one, whose soft limit is raised for the module if it is lower."""
     hosts = SMOKE_HOSTS if pytestconfig.getoption("benchmark_disable") else HOSTS
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < hosts + 2 * WORKERS + SPARE_FILES:
-        pytest.skip(f"the fleet needs {hosts + 2 * WORKERS + SPARE_FILES} open files, and "
-                    f"the hard limit is {hard} (ulimit -Hn)")
-    if soft != resource.RLIM_INFINITY and soft < 2 * WORKERS + SPARE_FILES:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        with Fleet(hosts=hosts, profile="ideal", seed=0) as fleet:
-            yield fleet
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with fleet_with_files(hosts, "ideal", in_flight=2 * WORKERS) as fleet:
+        yield fleet
 
 
 @pytest.fixture(scope="module")

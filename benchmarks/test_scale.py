@@ -87,13 +87,13 @@ time (under the tracker) goes into ``--benchmark-json`` with ``hosts``, ``worker
 
 from __future__ import annotations
 
-import resource
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 import pytest
+from open_files import fleet_with_files
 
 from patterns.probe import Outcome, ProbeResult, Target, on_asyncio, on_threads, on_trio
 from patterns.probe.fleet import Fleet
@@ -102,7 +102,6 @@ HOSTS = 10_000
 TIMEOUT_S = 3.0  # per probe; why not 1 s: see the module docstring
 WORKERS = {"threads": 200, "asyncio": 1000, "trio": 1000}  # threads: the most they sustain
 LIMITS = {"threads": "40 MB", "asyncio": "64 MB", "trio": "64 MB"}  # pytest-memray: MiB
-SPARE_FILES = 100  # pipes, pytest's own files, sockets still closing
 
 
 @pytest.fixture(scope="module")
@@ -114,18 +113,8 @@ def fleet() -> Iterator[Fleet]:
     this process holds a socket per worker, so its soft limit is raised for the module
     if it is lower than that (a common default is 1,024).
     """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    workers = max(WORKERS.values())
-    if hard != resource.RLIM_INFINITY and hard < HOSTS + workers + SPARE_FILES:
-        pytest.skip(f"the fleet needs {HOSTS + workers + SPARE_FILES} open files, and the "
-                    f"hard limit is {hard} (ulimit -Hn)")
-    if soft != resource.RLIM_INFINITY and soft < workers + SPARE_FILES:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        with Fleet(hosts=HOSTS, profile="standard", seed=0) as fleet:
-            yield fleet
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with fleet_with_files(HOSTS, "standard", in_flight=max(WORKERS.values())) as fleet:
+        yield fleet
 
 
 def threads_scan(targets: list[Target]) -> list[ProbeResult]:
