@@ -101,7 +101,7 @@ def report(data: dict[str, Any]) -> list[str]:
                   f"  {'runtime':<9}{'baseline':<10}{'patterns':>10}{'baseline':>10}"
                   f"{'ours/baseline':>15}"]
         extras = []
-        for runtime in sorted(runtimes, key=RUNTIMES.index):
+        for runtime in sorted(runtimes, key=_runtime_order):
             impls = runtimes[runtime]
             if "patterns" not in impls:  # a group of runtimes alone (spawn)
                 lines += [_alone(runtime, impl, bench, op) for impl, bench in impls.items()]
@@ -152,13 +152,24 @@ def _bound(runtime: str, impls: dict[str, Any]) -> list[str]:
             for impl, b in impls.items() if "bound_s" in b["extra_info"]]
 
 
+def _runtime_order(runtime: str) -> int:
+    """The three runtimes in their order, then any other (``go``, in the spawn group)."""
+    return RUNTIMES.index(runtime) if runtime in RUNTIMES else len(RUNTIMES)
+
+
 def _alone(runtime: str, impl: str, bench: dict[str, Any], op: str) -> str:
-    """One line of a group with no baseline: its time, and any bytes per ``op``."""
+    """One line of a group with no baseline: its time, and any bytes per ``op``. A
+    program timed as a whole process (``go-spawn``) says what it measured of itself
+    (``self_reported_us_per_task``), and the timed round beside it."""
+    extra = bench["extra_info"]
     sizes = ", ".join(f"{key.removesuffix('_bytes').replace('_', ' ')} "
-                      f"{value / 1024:.2f} KiB" for key, value in bench["extra_info"].items()
+                      f"{value / 1024:.2f} KiB" for key, value in extra.items()
                       if key.endswith("_bytes") and isinstance(value, int | float))
-    return f"  {runtime}-{impl}: {per_op_us(bench):.2f} µs per {op}" + \
-        (f"; {sizes}" if sizes else "")
+    timing = f"{per_op_us(bench):.2f} µs per {op}"
+    if "self_reported_us_per_task" in extra:
+        timing = (f"{extra['self_reported_us_per_task']:.2f} µs per {op}, self-reported "
+                  f"(the timed round, its whole process: {timing})")
+    return f"  {runtime}-{impl}: {timing}" + (f"; {sizes}" if sizes else "")
 
 
 def compare_report(data: dict[str, Any]) -> list[str]:
