@@ -24,7 +24,9 @@ a group (``threads-no-reuse``) is set against ``patterns`` of the same runtime.
 
 Given the JSON of a comparison instead (``python -m patterns.probe compare --format json
 > compare.json``), it sets each Python row against the ``go`` row, ``reference/go``: its
-efficiency over go's and its CPU per probe over go's; or says there is no go row.
+efficiency over go's and its CPU per probe over go's, as ``against_go`` in
+``patterns/probe/compare/report.py`` defines them for compare's own Markdown; or says
+there is no go row.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from patterns.probe.compare.report import against_go
 from patterns.runtimes import RUNTIMES
 
 TARGET = 1.5  # ours may cost at most this many times a baseline
@@ -178,19 +181,14 @@ def compare_report(data: dict[str, Any]) -> list[str]:
     rows: dict[str, dict[str, Any]] = data["runtimes"]
     lines = [f"compare run ({data['date']}): {data['hosts']} hosts ({data['profile']} "
              f"profile), {data['workers']} workers, {data['rounds_done']} rounds"]
-    go = rows.get("go")
-    if go is None:
+    against = against_go(rows)  # the definitions compare's own Markdown uses
+    if not against:
         why = data.get("unavailable", {}).get("go")
         return [*lines, "no go row" + (f": {why}" if why else "")]
-
-    def cpu_per_probe_us(figures: dict[str, Any]) -> float:
-        return float(figures["cpu_s"]) / int(figures["hosts"]) * 1e6
-
     lines.append(f"  {'row':<9}{'efficiency':>11}{'/ go':>8}{'CPU per probe':>16}{'/ go':>8}")
-    for name, figures in rows.items():
-        efficiency, cpu = figures["efficiency"], cpu_per_probe_us(figures)
-        lines.append(f"  {name:<9}{efficiency:>11.2f}{efficiency / go['efficiency']:>7.2f}x"
-                     f"{cpu:>13.0f} µs{cpu / cpu_per_probe_us(go):>7.2f}x")
+    for row in against:
+        lines.append(f"  {row.row:<9}{row.efficiency:>11.2f}{row.efficiency_ratio:>7.2f}x"
+                     f"{row.cpu_per_probe_us:>13.0f} µs{row.cpu_ratio:>7.2f}x")
     return lines
 
 
