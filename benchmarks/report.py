@@ -24,7 +24,9 @@ a group (``threads-no-reuse``) is set against ``patterns`` of the same runtime.
 
 Given the JSON of a comparison instead (``python -m patterns.probe compare --format json
 > compare.json``), it sets each Python row against the ``go`` row, ``reference/go``: its
-efficiency over go's and its CPU per probe over go's; or says there is no go row.
+efficiency over go's and its CPU per probe over go's, as ``against_go`` in
+``patterns/probe/compare/report.py`` defines them for compare's own Markdown; or says
+there is no go row.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from patterns.probe.compare.report import against_go
 from patterns.runtimes import RUNTIMES
 
 TARGET = 1.5  # ours may cost at most this many times a baseline
@@ -101,7 +104,7 @@ def report(data: dict[str, Any]) -> list[str]:
                   f"  {'runtime':<9}{'baseline':<10}{'patterns':>10}{'baseline':>10}"
                   f"{'ours/baseline':>15}"]
         extras = []
-        for runtime in sorted(runtimes, key=RUNTIMES.index):
+        for runtime in sorted(runtimes, key=_runtime_order):
             impls = runtimes[runtime]
             if "patterns" not in impls:  # a group of runtimes alone (spawn)
                 lines += [_alone(runtime, impl, bench, op) for impl, bench in impls.items()]
@@ -152,13 +155,24 @@ def _bound(runtime: str, impls: dict[str, Any]) -> list[str]:
             for impl, b in impls.items() if "bound_s" in b["extra_info"]]
 
 
+def _runtime_order(runtime: str) -> int:
+    """The three runtimes in their order, then any other (``go``, in the spawn group)."""
+    return RUNTIMES.index(runtime) if runtime in RUNTIMES else len(RUNTIMES)
+
+
 def _alone(runtime: str, impl: str, bench: dict[str, Any], op: str) -> str:
-    """One line of a group with no baseline: its time, and any bytes per ``op``."""
+    """One line of a group with no baseline: its time, and any bytes per ``op``. A
+    program timed as a whole process (``go-spawn``) says what it measured of itself
+    (``self_reported_us_per_task``), and the timed round beside it."""
+    extra = bench["extra_info"]
     sizes = ", ".join(f"{key.removesuffix('_bytes').replace('_', ' ')} "
-                      f"{value / 1024:.2f} KiB" for key, value in bench["extra_info"].items()
+                      f"{value / 1024:.2f} KiB" for key, value in extra.items()
                       if key.endswith("_bytes") and isinstance(value, int | float))
-    return f"  {runtime}-{impl}: {per_op_us(bench):.2f} µs per {op}" + \
-        (f"; {sizes}" if sizes else "")
+    timing = f"{per_op_us(bench):.2f} µs per {op}"
+    if "self_reported_us_per_task" in extra:
+        timing = (f"{extra['self_reported_us_per_task']:.2f} µs per {op}, self-reported "
+                  f"(the timed round, its whole process: {timing})")
+    return f"  {runtime}-{impl}: {timing}" + (f"; {sizes}" if sizes else "")
 
 
 def compare_report(data: dict[str, Any]) -> list[str]:
@@ -167,19 +181,14 @@ def compare_report(data: dict[str, Any]) -> list[str]:
     rows: dict[str, dict[str, Any]] = data["runtimes"]
     lines = [f"compare run ({data['date']}): {data['hosts']} hosts ({data['profile']} "
              f"profile), {data['workers']} workers, {data['rounds_done']} rounds"]
-    go = rows.get("go")
-    if go is None:
+    against = against_go(rows)  # the definitions compare's own Markdown uses
+    if not against:
         why = data.get("unavailable", {}).get("go")
         return [*lines, "no go row" + (f": {why}" if why else "")]
-
-    def cpu_per_probe_us(figures: dict[str, Any]) -> float:
-        return float(figures["cpu_s"]) / int(figures["hosts"]) * 1e6
-
     lines.append(f"  {'row':<9}{'efficiency':>11}{'/ go':>8}{'CPU per probe':>16}{'/ go':>8}")
-    for name, figures in rows.items():
-        efficiency, cpu = figures["efficiency"], cpu_per_probe_us(figures)
-        lines.append(f"  {name:<9}{efficiency:>11.2f}{efficiency / go['efficiency']:>7.2f}x"
-                     f"{cpu:>13.0f} µs{cpu / cpu_per_probe_us(go):>7.2f}x")
+    for row in against:
+        lines.append(f"  {row.row:<9}{row.efficiency:>11.2f}{row.efficiency_ratio:>7.2f}x"
+                     f"{row.cpu_per_probe_us:>13.0f} µs{row.cpu_ratio:>7.2f}x")
     return lines
 
 

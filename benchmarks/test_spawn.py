@@ -1,4 +1,4 @@
-"""Spawn cost: 10,000 threads, asyncio tasks and trio tasks, all alive at once.
+"""Spawn cost: 10,000 threads, asyncio tasks and trio tasks, all alive at once; and Go's.
 
 Go's exercise: start 10,000 goroutines, park each on a channel, and watch the memory.
 Here each of ``N`` threads (or asyncio tasks, or trio tasks) counts itself and blocks on
@@ -7,7 +7,8 @@ one shared event (``threading.Event``, ``asyncio.Event``, ``trio.Event``), so th
 ``join``; asyncio: ``TaskGroup``; trio: a nursery). A timed round is all of that: spawn
 ``N``, all parked, release, all end, so the µs per task that ``report.py``'s arithmetic
 gives (median / ops) is the life of one parked task, start to end. The group
-``spawn-10k`` has no baseline: it sets the three runtimes side by side.
+``spawn-10k`` has no baseline: it sets the three runtimes side by side, and Go beside
+them (below).
 
 Memory per task, read at the moment every task has parked, goes into ``extra_info``:
 
@@ -49,22 +50,61 @@ seconds when the machine is busy (with 0.1 s: about 0.9 s, once 28 s). The threa
 all wake on the one event and end one at a time; asyncio and trio have nothing like it,
 since one thread runs all their tasks.
 
+Go is measured by Go itself: ``reference/go``'s ``probe spawn 10000`` (built by
+:mod:`patterns.probe.compare.go`, offline) starts 10,000 goroutines that each count
+themselves on a ``sync.WaitGroup`` and park on one channel, closes the channel, and
+waits for all to end, then prints what it measured. Its figures go into the same
+columns where they mean the same thing:
+
+- µs per task: its ``lifetime_ns_per_goroutine``, from the first ``go`` statement to
+  the last goroutine's end, with the memory readings taken while all are parked left
+  out (``runtime.ReadMemStats`` stops the world). The span the Python rounds time. Go
+  runs the goroutines on every core (``GOMAXPROCS``, 2 here), where one thread runs
+  all of asyncio's or trio's tasks.
+- RSS per task: its ``rss_bytes_per_goroutine``, the resident set (``VmRSS`` in
+  ``/proc/self/status``, the same pages as ``statm``) while all are parked, minus the
+  same reading just before spawning (after a ``runtime.GC()``), divided by ``N``. Go
+  has no warm-up round: its first spawn is the one measured.
+- traced per task stays empty for Go: it is what ``tracemalloc`` sees of Python's
+  allocators, a measure only Python has. Go counts its own memory instead, in
+  ``runtime.MemStats``, and reports two figures of it per goroutine, kept beside the
+  table and in ``extra_info``: ``stack_per_task_bytes`` (``StackInuse``: the
+  goroutine's stack, 2 KiB, Go's starting size) and ``sys_per_task_bytes`` (``Sys``:
+  all the memory the runtime obtained from the OS for them, stacks and the heap that
+  holds each goroutine's ``g`` record; mapped, not all of it resident).
+
+The go case in ``spawn-10k`` cannot be timed as the others are: pytest-benchmark can
+only time a call from here, and a call of the Go program is a whole process. So its
+timed round is one ``probe spawn 10000`` process, exec to exit: the process's start,
+Go's runtime starting, the spawn, the memory readings and the exit (30 to 45 ms here,
+4 ms of it what ``probe spawn 1`` takes). Read instead what each round reports of
+itself: ``extra_info["self_reported_us_per_task"]``, the median of the rounds'
+lifetimes, with the memory figures above. ``benchmarks/report.py`` prints that figure
+for go, and the timed round beside it. Where Go is missing the go case skips with
+:class:`~patterns.probe.compare.go.GoUnavailable`'s one line on how to get it (no
+toolchain: ``apt-get install golang-go golang-golang-x-sync-dev``), and ``python
+benchmarks/test_spawn.py`` prints that line in place of the go row; a source that does
+not build fails the case.
+
 The target, asyncio and trio at most 2 KiB per task, is reported, not asserted. Seen
 here (CPython 3.11.7, trio 0.35, 2 busy cores; indicative): threads about 315 µs per
 task (a 3 s round, 2.5 s of it spawning; 1,000 µs with another process on one of the
 cores, since each start waits for the new thread to be scheduled), 16.2 KiB RSS and
 3.0 KiB traced; asyncio about 7 µs, 1.35 KiB RSS and 1.25 KiB traced; trio about
-12.5 µs, 2.17 KiB RSS and 2.01 KiB traced, just over the target. ``python
-benchmarks/test_spawn.py`` prints the three side by side, each from one round in a
-fresh process.
+12.5 µs, 2.17 KiB RSS and 2.01 KiB traced, just over the target. One run of ``python
+benchmarks/test_spawn.py`` (2026-12-07, Go 1.19; indicative) gave go 3.2 µs per
+goroutine, 2.66 KiB RSS, 2.00 KiB of stack in use and 2.49 KiB of ``Sys``, beside
+threads 573 µs, asyncio 11.0 µs and trio 13.4 µs in the same run. That command
+prints the four side by side, each from one round in a fresh process.
 
 A threads round takes 3 s here, 10 s when the machine is busy, and its memory child runs
 two more, so threads get one timed round and no warm-up round (a thread's start has
 nothing to warm), to stay well inside the 60 s test timeout: with two, the threads test
 took 44 s on a busy machine. asyncio and trio, a tenth of a second a round, get 5 and a
-warm-up round (the first run of a loop). In the CI smoke run (``--benchmark-disable``:
-one round each, untimed) the memory figures are still measured and recorded for asyncio
-and trio, under a second each, but not for threads, whose child alone takes 10 to 35 s.
+warm-up round (the first run of a loop), and go 5 and a warm-up round (the binary's
+first start). In the CI smoke run (``--benchmark-disable``: one round each, untimed) the
+memory figures are still measured and recorded for asyncio, trio and go, under a second
+each, but not for threads, whose child alone takes 10 to 35 s.
 """
 
 from __future__ import annotations
@@ -72,6 +112,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -87,6 +128,8 @@ from typing import Any
 import pytest
 import trio
 
+from patterns.probe.compare import go
+
 N = 10_000  # tasks alive at once
 WARMUP_TASKS = 100  # the measuring child's warm-up round: small, see the docstring
 ROUNDS = {"threads": 1, "asyncio": 5, "trio": 5}  # timed rounds per runtime
@@ -95,6 +138,14 @@ RELEASE_SWITCH_INTERVAL = 1.0  # s, for the threads' release only: see the docst
 MEMORY_KEYS = ("rss_per_task_bytes", "traced_per_task_bytes")  # into extra_info
 MEMORY_IN_SMOKE_RUN = {"asyncio", "trio"}  # a threads child is two rounds more: not cheap
 CHILD_TIMEOUT = 55  # s, for the measuring child; pytest's own timeout is 60 s
+GO_ROUNDS, GO_WARMUP_ROUNDS = 5, 1  # each a `probe spawn N` process of about 30 ms
+# Go's own words for its figures -> ours (extra_info and the table): see the docstring.
+GO_FIGURES = {
+    "lifetime_ns_per_goroutine": "self_reported_us_per_task",  # ns here, µs there
+    "rss_bytes_per_goroutine": "rss_per_task_bytes",
+    "stack_bytes_per_goroutine": "stack_per_task_bytes",
+    "bytes_per_goroutine": "sys_per_task_bytes",
+}
 PAGE_SIZE = sysconf("SC_PAGE_SIZE")
 
 AtPeak = Callable[[], object]  # called once, while all N are parked
@@ -247,6 +298,16 @@ def measure_in_child(runtime: str) -> dict[str, float]:
     return figures
 
 
+def go_spawn(binary: Path) -> dict[str, float]:
+    """One ``probe spawn N`` of ``reference/go``: its own report, in our keys and units."""
+    done = subprocess.run([str(binary), "spawn", str(N)], stdout=subprocess.PIPE, text=True,
+                          check=True, timeout=CHILD_TIMEOUT)
+    report = json.loads(done.stdout)
+    figures = {ours: float(report[theirs]) for theirs, ours in GO_FIGURES.items()}
+    figures["self_reported_us_per_task"] /= 1000
+    return figures
+
+
 @pytest.mark.benchmark(group="spawn-10k")
 @pytest.mark.parametrize("case", [f"{runtime}-spawn" for runtime in SPAWNS])
 def test_spawn(benchmark: Any, in_runtime: Any, case: str) -> None:
@@ -259,6 +320,27 @@ def test_spawn(benchmark: Any, in_runtime: Any, case: str) -> None:
                        iterations=1, warmup_rounds=WARMUP_ROUNDS[runtime])
 
 
+@pytest.mark.benchmark(group="spawn-10k")
+@pytest.mark.parametrize("case", ["go-spawn"])
+@pytest.mark.timeout(go.BUILD_LIMIT_S + CHILD_TIMEOUT)  # a first build compiles Go's library
+def test_go_spawn(benchmark: Any, case: str) -> None:
+    try:
+        binary = go.build()
+    except go.GoBuildFailed:
+        raise  # the sources are broken: a failure, not a missing program
+    except go.GoUnavailable as exc:
+        pytest.skip(str(exc))
+    reports: list[dict[str, float]] = []  # every round's own report, warm-up included
+    benchmark.extra_info.update(ops=N, op="task")
+    # The timed round is the whole process (see the docstring): the figures to read are
+    # the ones it reports of itself, the median of the rounds'.
+    benchmark.pedantic(lambda: reports.append(go_spawn(binary)), rounds=GO_ROUNDS,
+                       iterations=1, warmup_rounds=GO_WARMUP_ROUNDS)
+    for key in GO_FIGURES.values():
+        median = statistics.median(report[key] for report in reports)
+        benchmark.extra_info[key] = round(median, 2) if key.startswith("self") else round(median)
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--measure"]:  # the child of measure_in_child
         print(json.dumps(measure(argv[1])))
@@ -269,6 +351,16 @@ def main(argv: list[str]) -> None:
         m = measure_in_child(runtime)
         print(f"{runtime:<9}{m['us_per_task']:>10.1f}{m['rss_per_task_bytes'] / 1024:>14.2f}"
               f"{m['traced_per_task_bytes'] / 1024:>17.2f}")
+    try:
+        g = go_spawn(go.build())
+    except go.GoUnavailable as exc:  # the one line says how to add Go (or what broke)
+        print(f"go: not measured, {exc}")
+        return
+    print(f"{'go':<9}{g['self_reported_us_per_task']:>10.1f}"
+          f"{g['rss_per_task_bytes'] / 1024:>14.2f}{'-':>17}")
+    print(f"go's own count per goroutine (runtime.MemStats): stack in use "
+          f"{g['stack_per_task_bytes'] / 1024:.2f} KiB, Sys {g['sys_per_task_bytes'] / 1024:.2f}"
+          " KiB")
 
 
 if __name__ == "__main__":

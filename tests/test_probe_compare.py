@@ -25,7 +25,8 @@ from test_probe_cli import read_until, start_cli, stop
 
 import patterns.probe.compare.rows as rows
 from patterns.probe.compare import Comparison, Round, RoundRunner, RuntimeFigures, compare
-from patterns.probe.compare.report import CLOSING, as_markdown, as_table, code_lines
+from patterns.probe.compare.go import SOURCE as GO_SOURCE
+from patterns.probe.compare.report import CLOSING, as_markdown, as_table, code_lines, go_code_lines
 from patterns.probe.compare.rows import HOW_TO_GET, ROWS, Unavailable, default_runtimes
 from patterns.runtimes import RUNTIMES
 
@@ -94,9 +95,12 @@ def test_markdown_is_the_written_comparison_with_the_hostile_fleet() -> None:
     assert "`python -m patterns.probe compare --hosts 10 --workers 10 --profile standard " \
            "--rounds 1 --seed 0 --timeout 1 --runtimes threads,asyncio,trio " \
            "--format markdown`" in text
-    for heading in ("## Code", "## Throughput", "## Memory",
+    for heading in ("## Code", "## Throughput", "## Memory", "## Against Go",
                     "## Under failure: the hostile fleet"):
         assert f"\n{heading}\n" in text, heading
+    # go was not asked for: its section is the one line on how to add it.
+    assert "\n## Against Go\n\ngo: not compared, add it with " \
+           "`--runtimes threads,asyncio,trio,go`\n\n" in text
     assert "Every runtime classified all 10 hosts as the fleet's truth says" in text
     assert text.rstrip().endswith(CLOSING)
 
@@ -185,6 +189,87 @@ def test_code_lines_leave_out_docstrings_comments_and_blank_lines(tmp_path: Path
                     1)
     '''), encoding="utf-8")
     assert code_lines(module) == 4  # import, def, and the return's two lines
+
+
+def test_go_code_lines_leave_out_comment_lines_blocks_and_blank_lines(
+        tmp_path: Path) -> None:
+    source = tmp_path / "pool.go"
+    source.write_text(textwrap.dedent("""\
+        // Package pool is a doc comment.
+        package pool
+
+        /* A block
+           on two lines */
+        import "fmt" // a comment after code counts as code
+
+        /* a block */ var url = "http://host/" // a "//" in a string is code
+        func f() {
+        \t// a comment alone
+        \tfmt.Println(url)
+        }
+    """), encoding="utf-8")
+    assert go_code_lines(source) == 6  # package, import, var, func, Println, the brace
+
+
+def go_comparison(**rows: tuple[float, float, int]) -> Comparison:
+    """Rows of one round each over 100 hosts: name=(wall s, CPU s, peak MiB); ideal 1 s."""
+    figures = {}
+    for name, (wall, cpu, mib) in rows.items():
+        f = RuntimeFigures(name, 100, ideal_s=1.0, lower_bound_s=0.8)
+        f.rounds = [Round(name, wall, cpu, mib << 20, 100, (), 0.01)]
+        figures[name] = f
+    return Comparison(100, 20, "standard", 1, 0, 1.0, "2026-12-07", figures)
+
+
+def section(text: str, heading: str) -> str:
+    """The body of one ``## heading`` of the Markdown, up to the next heading or the end."""
+    body = text.split(f"\n## {heading}\n", 1)[1]
+    return body.split("\n## ", 1)[0].replace(CLOSING, "").strip()
+
+
+def test_against_go_sets_every_python_row_over_go_in_words_its_figures_pick() -> None:
+    # go: efficiency 1.00, 0.03 s of CPU over 100 hosts (300 µs a probe), 10 MiB.
+    c = go_comparison(threads=(1.02, 0.30, 40), asyncio=(1.25, 0.028, 8), go=(1.0, 0.03, 10))
+    text = as_markdown(c, command="compare")
+    against = section(text, "Against Go")
+    assert "| threads | 0.98 | 0.98x | 3,000 µs | 10.00x | 40.0 MiB | 4.00x |" in against
+    assert "| asyncio | 0.80 | 0.80x | 280 µs | 0.93x | 8.0 MiB | 0.80x |" in against
+    assert "| go | 1.00 | 1.00x | 300 µs | 1.00x | 10.0 MiB | 1.00x |" in against
+    # Within 10 % of go's is a match; the rest trail or beat it, as their ratios say.
+    assert ("Efficiency, over go's 1.00: threads matches Go, at 0.98x; asyncio trails Go, "
+            "at 0.80x. Where the efficiencies match, the wall time is the hosts' latency"
+            ) in against
+    assert ("CPU per probe, over go's 300 µs: asyncio matches Go, at 0.93x; threads trails "
+            "Go, at 10.00x.") in against
+    assert ("Peak memory, over go's 10.0 MiB: threads trails Go, at 4.00x; asyncio beats "
+            "Go, at 0.80x.") in against
+    # Several in one standing: named with the smallest and the largest ratio.
+    c = go_comparison(threads=(1.0, 0.30, 40), asyncio=(1.0, 0.12, 30), trio=(1.0, 0.2, 35),
+                      go=(1.0, 0.03, 10))
+    against = section(as_markdown(c, command="compare"), "Against Go")
+    assert ("CPU per probe, over go's 300 µs: asyncio, trio and threads trail Go, from "
+            "4.00x (asyncio) to 10.00x (threads).") in against
+    assert "Efficiency, over go's 1.00: threads, asyncio and trio match Go, all at 1.00x." \
+        in against
+
+
+def test_the_go_code_row_and_the_against_go_section_come_only_with_a_go_row() -> None:
+    go_row = (f"| go | {go_code_lines(GO_SOURCE / 'pool.go')} lines | "
+              f"{go_code_lines(GO_SOURCE / 'probe.go')} lines |")
+    with_go = as_markdown(go_comparison(threads=(1.0, 0.3, 40), go=(1.0, 0.03, 10)),
+                          command="compare")
+    assert go_row in section(with_go, "Code")
+    assert "| go |" in section(with_go, "Against Go")
+    # Go could not run: the section is the unavailable line, and the code table has no go.
+    without = go_comparison(threads=(1.0, 0.3, 40), trio=(1.0, 0.2, 35))
+    without.unavailable = {"go": HOW_TO_GET["go"]}
+    text = as_markdown(without, command="compare")
+    assert "| go |" not in section(text, "Code")
+    assert section(text, "Against Go") == f"go: not compared, {HOW_TO_GET['go']}"
+    # Go was not asked for: the line says how to ask.
+    without.unavailable = {}
+    assert section(as_markdown(without, command="compare"), "Against Go") == \
+        "go: not compared, add it with `--runtimes threads,trio,go`"
 
 
 # -- the rows: which run, and a row that is a program of its own ------------------------

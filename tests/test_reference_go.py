@@ -168,6 +168,8 @@ def test_spawn_reports_a_goroutines_cost(command: list[str]) -> None:
     report = json.loads(done.stdout)
     assert report["goroutines"] == 1000
     assert report["ns_per_goroutine"] > 0
+    # Its whole life (started, parked, released, ended) holds its start.
+    assert report["lifetime_ns_per_goroutine"] > report["ns_per_goroutine"]
     # A goroutine starts with a stack of a few KiB; its cost is that, not an OS thread's MiB.
     assert 1000 < report["stack_bytes_per_goroutine"] < 64 * 1024
 

@@ -239,8 +239,9 @@ func scan(args []string) error {
 }
 
 // spawn is `probe spawn N`: start N goroutines parked on one channel, and report
-// what each cost: nanoseconds to start (until it runs) and bytes of memory (the
-// runtime's own count, MemStats.Sys, and the resident set), then release them.
+// what each cost: nanoseconds to start (until it runs), nanoseconds of its whole life
+// (started, parked, released, ended; the memory readings left out), and bytes of
+// memory (the runtime's own counts, MemStats.Sys and StackInuse, and the resident set).
 func spawn(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("spawn: give the number of goroutines, as in: probe spawn 10000")
@@ -269,11 +270,14 @@ func spawn(args []string) error {
 	elapsed := time.Since(t0)
 	runtime.ReadMemStats(&after)
 	rssAfter := residentMemory()
+	released := time.Now()
 	close(release) // wakes them all: a closed channel answers every receive
 	done.Wait()
+	lifetime := elapsed + time.Since(released)
 	report := map[string]any{
 		"goroutines":                n,
 		"ns_per_goroutine":          float64(elapsed.Nanoseconds()) / float64(n),
+		"lifetime_ns_per_goroutine": float64(lifetime.Nanoseconds()) / float64(n),
 		"bytes_per_goroutine":       float64(after.Sys-before.Sys) / float64(n),
 		"stack_bytes_per_goroutine": float64(after.StackInuse-before.StackInuse) / float64(n),
 		"rss_bytes_per_goroutine":   float64(rssAfter-rssBefore) / float64(n),
