@@ -208,9 +208,10 @@ plt.show()
 # %% [markdown]
 # ## What a pool costs before its first probe
 #
-# A scan pays for its pool whatever its hosts do: the workers start on entry and are
-# waited for on exit. Here is that fixed cost alone, a pool of each size running one job
-# that does nothing (the fastest of three tries, in milliseconds).
+# A scan pays for its pool whatever its hosts do: each of its first items starts a
+# worker, and every worker is waited for on exit. Here is that cost alone, a pool of
+# each size given as many jobs as it has workers, jobs that do nothing (the fastest of
+# three tries, in milliseconds).
 
 
 # %%
@@ -224,12 +225,12 @@ async def nothing_async(ctx, item):
 
 def empty_threads(workers):
     with pool_threads.WorkerPool(nothing, workers=workers) as pool:
-        list(pool.map([0]))
+        list(pool.map(range(workers)))
 
 
 async def _empty_async(pool_module, workers):
     async with pool_module.WorkerPool(nothing_async, workers=workers) as pool:
-        [job async for job in pool.map([0])]
+        [job async for job in pool.map(range(workers))]
 
 
 EMPTY = {"threads": empty_threads,
@@ -238,8 +239,8 @@ EMPTY = {"threads": empty_threads,
 
 
 def empty_pool_ms(runtime, workers, tries=3):
-    """Milliseconds to enter and leave a pool of ``workers`` with one trivial job, the
-    fastest of ``tries`` (the event loop's own start included for asyncio and trio)."""
+    """Milliseconds to enter and leave a pool of ``workers`` with as many trivial jobs,
+    the fastest of ``tries`` (the event loop's own start included for asyncio and trio)."""
     best = float("inf")
     for _ in range(tries):
         started = time.perf_counter()
@@ -274,9 +275,9 @@ for workers in (1, 20, 100, 200):
 # - **With many workers, threads slip first.** From 50 workers up the threads pool falls
 #   below the other two on the standard fleet, to about 0.9 or less at 200 workers,
 #   while asyncio and trio stay near 1. The table above shows one cost that grows with
-#   the workers, not the hosts: a pool starts every worker on entry and waits for each
-#   on exit, used or not (200 workers for 40 hosts), and 200 OS threads take tens to
-#   hundreds of milliseconds to start and stop here, 200 tasks a few. (Each thread's
+#   the workers: a pool starts a worker with each of its first items (up to its size)
+#   and waits for each on exit, and 200 OS threads take tens to hundreds of
+#   milliseconds to start and stop here, 200 tasks a few. (Each thread's
 #   start waits until the OS has run it, which on a busy machine varies a lot, so that
 #   figure moves from run to run, and so does the gap; this notebook does not take the
 #   gap apart further.)
@@ -284,12 +285,12 @@ for workers in (1, 20, 100, 200):
 #   1 (0.85 or better). From 10 workers on each probe waits only 50 ms and the
 #   runtimes' costs no longer hide: every runtime's efficiency falls, to between a
 #   half and two thirds at 100 and 200 workers for asyncio and trio (some 25-60 ms
-#   over an ideal of 50 ms), and lower still for threads, whose pool start-up alone
-#   (the table above) takes a good part of the whole ideal scan there, or more. What
+#   over an ideal of 50 ms), and lower still for threads, whose 100 thread starts
+#   (the table above) take a good part of the whole ideal scan there, or more. What
 #   asyncio and trio lose beyond their few milliseconds of pool is the probes' own
 #   work, as far as this notebook can tell (it does not measure that part apart): 100
 #   connections, requests and answers at once in one Python process, with the fleet
 #   answering them on the same two cores.
 # - **More workers than hosts buys nothing.** From 100 to 200 workers the ideal does
-#   not move (at 100, every host has a worker already); the extra workers only cost
-#   their start.
+#   not move (at 100, every host has a worker already), and the pool starts no more
+#   workers than it has hosts, so the extra ones cost nothing but their slot.

@@ -360,6 +360,35 @@ def test_never_more_than_workers_calls_at_once_each_worker_one_long_lived_runner
     rt.run(scenario)
 
 
+def test_workers_start_with_the_first_items_and_no_more_than_the_items_need(
+    rt: Runtime,
+) -> None:
+    """Entering a pool starts no worker; each of the first ``workers`` submits starts
+    one. A pool of 8 given 3 items runs them on 3 workers, numbered 0 to 2, and the
+    thread or task that entered it is never one."""
+    items, workers = 3, 8
+
+    async def scenario(rt: Runtime) -> None:
+        runner: dict[int, object] = {}
+
+        async def fn(ctx: Any, item: int) -> int:
+            runner[item] = current_worker(rt)
+            await rt.checkpoint()
+            return item
+
+        async with rt.enter(pool(rt, fn, workers=workers)) as p:
+            assert p.statistics().workers == workers
+            results = await collect(rt, p.map(range(items)))
+        assert sorted(r.item for r in results) == list(range(items))
+        assert {r.worker for r in results} <= set(range(items)), (
+            f"{items} items ran on workers {sorted({r.worker for r in results})}: "
+            f"only {items} workers should have started")
+        assert len({id(x) for x in runner.values()}) <= items
+        assert current_worker(rt) not in runner.values()
+
+    rt.run(scenario)
+
+
 def test_timeline_of_a_pool_run_shows_each_worker_and_every_job(rt: Runtime) -> None:
     """One row per worker that ran a job, showing every index, whatever the jobs took
     (under trio's MockClock, no time at all)."""

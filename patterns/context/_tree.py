@@ -289,6 +289,8 @@ class ContextTree:
         ``stop()`` returns ``True`` if it prevented the call. Like ``after``, ``fn`` runs
         synchronously in whatever ends the context, and must not block.
         """
+        if not self._cancellable:  # background() or without_cancel(): it is never done
+            return _never_runs()
         token = object()
         with self._lock:
             done_already = self._err is not None
@@ -313,3 +315,15 @@ class ContextTree:
 
 def _stopped() -> bool:
     return False
+
+
+def _never_runs() -> Callable[[], bool]:
+    """``stop`` for a callback that nothing can run: ``True`` once, as Go's is."""
+    stopped = False
+
+    def stop() -> bool:
+        nonlocal stopped
+        first, stopped = not stopped, True
+        return first
+
+    return stop

@@ -101,7 +101,6 @@ class ChannelState:
             else:  # may leave capacity + 1 buffered, once: better than losing it
                 self._buffer.appendleft(waiter.item)
 
-    def __repr__(self) -> str:
-        stats = self.statistics()
-        return (f"<{type(self).__module__}.Channel capacity={stats.capacity} "
-                f"buffered={stats.buffered} closed={stats.closed}>")
+    def __repr__(self) -> str:  # in the message that ends every loop over a channel
+        return (f"<{type(self).__module__}.Channel capacity={self._capacity} "
+                f"buffered={len(self._buffer)} closed={self._closed}>")

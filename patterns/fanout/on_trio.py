@@ -81,8 +81,8 @@ class Channel:
 
     async def __anext__(self) -> Any:
         try:
-            return await self.receive()
-        except EndOfChannel:
+            return await self._receiver.receive()
+        except trio.EndOfChannel:  # the end of a loop: no EndOfChannel, and no message
             raise StopAsyncIteration from None
 
     def __repr__(self) -> str:

@@ -35,6 +35,7 @@ import errno
 import re
 import socket
 import ssl
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -58,6 +59,7 @@ __all__ = [
     "outcome_for",
     "parse_targets",
     "result_of_job",
+    "then_close",
 ]
 
 Outcome = Literal["ok", "dns_error", "unreachable", "refused", "timeout", "reset",
@@ -231,6 +233,16 @@ def result_of_job(job: Result, runtime: str) -> ProbeResult | None:
         return None
     outcome, error = outcome_for(job.error)
     return ProbeResult(job.item, outcome, None, job.elapsed, error, runtime)
+
+
+def then_close(targets: Iterable[Target], close: Callable[[], object]) -> Iterator[Target]:
+    """Each of ``targets``, then ``close()``. A scan hands this to its pool's ``map``,
+    with the pool's ``close``, so the pool is closed once the last target is in: Go's
+    producer closing the jobs channel after its last send. Each worker then ends after
+    its last probe, instead of waiting, idle, for the end of the scan to wake it.
+    """
+    yield from targets
+    close()
 
 
 __getattr__ = runtime_modules(__name__)

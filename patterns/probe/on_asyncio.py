@@ -40,7 +40,7 @@ from typing import Any
 
 from patterns.context import Canceled
 from patterns.context.on_asyncio import Context, background
-from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job
+from patterns.probe import ProbeResult, Target, Verdict, outcome_for, result_of_job, then_close
 from patterns.probe.icmp import EchoExchange, icmp_socket
 from patterns.probe.tls import Exchange, TlsConfig, TlsSession, exchange_for
 from patterns.ratelimit.on_asyncio import Limiter
@@ -92,8 +92,9 @@ async def scan(targets: Iterable[Target], *, workers: int, timeout: float,
     finished: dict[int, ProbeResult] = {}
     async with WorkerPool(probe_job, workers=workers) as pool:
         # Completion order, not ordered=True: a hanging host must not hold back the
-        # progress report, nor the submitting of the targets after it.
-        async for job in pool.map(targets):
+        # progress report, nor the submitting of the targets after it. The pool closes
+        # after the last target, so each worker ends after its last probe.
+        async for job in pool.map(then_close(targets, pool.close)):
             result = result_of_job(job, RUNTIME)
             if result is not None:
                 finished[job.index] = result

@@ -1,8 +1,11 @@
 """The worker pool: a fixed set of long-lived workers fed through a bounded queue.
 
-``WorkerPool(fn, workers=N)`` starts ``N`` workers, each taking items from one queue
-and calling ``fn(ctx, item)`` with a context of the job's own (``timeout`` is applied to
-it). ``submit`` waits while the queue is full, which is backpressure; an exception in a
+``WorkerPool(fn, workers=N)`` runs up to ``N`` workers, each taking items from one
+queue and calling ``fn(ctx, item)`` with a context of the job's own (``timeout`` is
+applied to it). A worker starts with each of the first ``N`` items submitted, as Go
+starts a goroutine where the work is, so the first job never waits for the others'
+workers to start, and a pool given fewer items than workers starts only as many; the
+workers then stay until the pool ends. ``submit`` waits while the queue is full, which is backpressure; an exception in a
 job becomes a failed :class:`Result` and the worker goes on, which is fault isolation.
 Go has no such type: it is the pattern Go programs spell with a channel of jobs, N
 goroutines ranging over it, and a channel of results. ``on_threads``, ``on_asyncio``

@@ -29,6 +29,8 @@ class PoolCore:
         self._accepted = 0  # items in the queue or handed to a worker, with or without result
         self._delivered = 0  # results handed to the consumer
         self._running = self._completed = self._failed = 0
+        self._started = 0  # workers started so far: one with each of the first submits
+        self._closed = False  # close() was called: the queue takes nothing more
 
     @property
     def window(self) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -77,9 +76,7 @@ class WorkerPool(PoolCore):
 
     async def __aenter__(self) -> WorkerPool:
         await self._group.__aenter__()
-        for worker in range(self._workers):
-            await self._group.go(self._work, worker)
-        return self
+        return self  # the workers start with the first items: see submit
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -94,7 +91,15 @@ class WorkerPool(PoolCore):
 
     async def submit(self, item: Any) -> int:
         """Queue ``item`` for a worker, waiting while ``queue_size`` items wait; return
-        its index. ``PoolClosed`` once the pool is closed or cancelled."""
+        its index. ``PoolClosed`` once the pool is closed or cancelled.
+
+        Each of the first ``workers`` submits starts a worker (Go's ``go`` with the job)
+        before queueing its item, so the first job starts at once instead of after every
+        worker has started, and a pool larger than its input starts no worker it cannot
+        use. The workers then stay until the pool ends."""
+        if self._started < self._workers and not self._closed:
+            self._started += 1
+            await self._group.go(self._work, self._started - 1)
         index, self._next_index = self._next_index, self._next_index + 1
         self._accepted += 1
         try:
@@ -110,6 +115,7 @@ class WorkerPool(PoolCore):
 
     def close(self) -> None:
         """Accept nothing more; what is queued still runs. Idempotent."""
+        self._closed = True
         self._jobs.close()
         self._results.put_nowait(_WAKE)
 
@@ -122,7 +128,7 @@ class WorkerPool(PoolCore):
     async def results(self) -> AsyncIterator[Result]:
         """Every job's result in completion order; ends once the pool is closed and
         every accepted item has its result. One consumer at a time."""
-        while not (self._jobs.statistics().closed and self._delivered == self._accepted):
+        while not (self._closed and self._delivered == self._accepted):
             result = await self._next_result()
             if result is not None:
                 yield result
@@ -133,17 +139,20 @@ class WorkerPool(PoolCore):
         with ``ordered=True``, input order. At most ``window`` items are in flight, so a
         slow consumer holds back the submitting instead of piling up results; the pool
         stays open."""
-        in_flight: deque[int] = deque()  # indices submitted, oldest first
+        in_flight: dict[int, None] = {}  # indices submitted, oldest first
         finished: dict[int, Result] = {}  # results not yet yielded
 
         async def ready() -> Result:
             """What may be yielded now, waiting for results until something may."""
             while True:
-                if ordered and in_flight[0] in finished:
-                    return finished.pop(in_flight.popleft())
-                if not ordered and finished:
+                if ordered:
+                    oldest = next(iter(in_flight))
+                    if oldest in finished:
+                        del in_flight[oldest]
+                        return finished.pop(oldest)
+                elif finished:
                     index, result = finished.popitem()
-                    in_flight.remove(index)
+                    del in_flight[index]
                     return result
                 got = await self._next_result()
                 if got is not None:
@@ -152,7 +161,7 @@ class WorkerPool(PoolCore):
         async for item in _each(items):
             while len(in_flight) >= self.window:
                 yield await ready()
-            in_flight.append(await self.submit(item))
+            in_flight[await self.submit(item)] = None
         while in_flight:
             yield await ready()
 

@@ -11,7 +11,7 @@ What threads do differently: a job cannot be interrupted. Its context is cancell
 its deadline or on ``cancel()``, but only a ``fn`` that honours it (``ctx.check()``,
 ``ctx.sleep()``, ``ctx.remaining()`` as a socket timeout) stops early; one that ignores
 it runs on, holding its worker, and its late value is discarded for the context's
-error. The pool's threads start on entry and end on exit (the group keeps them).
+error. The pool's threads start with its first items (``submit``) and end on exit.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
@@ -75,9 +74,7 @@ class WorkerPool(PoolCore):
         self._broken: BaseException | None = None  # what a worker died of
 
     def __enter__(self) -> WorkerPool:
-        for worker in range(self._workers):
-            self._group.go(self._work, worker)
-        return self
+        return self  # the workers start with the first items: see submit
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -92,7 +89,18 @@ class WorkerPool(PoolCore):
 
     def submit(self, item: Any) -> int:
         """Queue ``item`` for a worker, blocking while ``queue_size`` items wait; return
-        its index. ``PoolClosed`` once the pool is closed or cancelled."""
+        its index. ``PoolClosed`` once the pool is closed or cancelled.
+
+        Each of the first ``workers`` submits starts a worker (Go's ``go`` with the job)
+        before queueing its item, so the first job starts at once instead of after every
+        worker has started, and a pool larger than its input starts no worker it cannot
+        use. The workers then stay until the pool ends."""
+        with self._lock:
+            start = self._started < self._workers and not self._closed
+            if start:
+                worker, self._started = self._started, self._started + 1
+        if start:
+            self._group.go(self._work, worker)
         with self._lock:
             index, self._next_index = self._next_index, self._next_index + 1
             self._accepted += 1
@@ -107,6 +115,7 @@ class WorkerPool(PoolCore):
 
     def close(self) -> None:
         """Accept nothing more; what is queued still runs. Idempotent."""
+        self._closed = True
         self._jobs.close()
         self._results.put(_WAKE)
 
@@ -120,7 +129,7 @@ class WorkerPool(PoolCore):
         every accepted item has its result. One consumer at a time."""
         while True:
             with self._lock:
-                if self._jobs.statistics().closed and self._delivered == self._accepted:
+                if self._closed and self._delivered == self._accepted:
                     return
             result = self._next_result()
             if result is not None:
@@ -131,18 +140,21 @@ class WorkerPool(PoolCore):
         with ``ordered=True``, input order. At most ``window`` items are in flight, so a
         slow consumer holds back the submitting instead of piling up results; the pool
         stays open."""
-        in_flight: deque[int] = deque()  # indices submitted, oldest first
+        in_flight: dict[int, None] = {}  # indices submitted, oldest first
         finished: dict[int, Result] = {}  # results not yet yielded
 
         def ready() -> Iterator[Result]:
             """Yield what may be yielded now, waiting for one result if none may."""
             while True:
-                if ordered and in_flight[0] in finished:
-                    yield finished.pop(in_flight.popleft())
-                    return
-                if not ordered and finished:
+                if ordered:
+                    oldest = next(iter(in_flight))
+                    if oldest in finished:
+                        del in_flight[oldest]
+                        yield finished.pop(oldest)
+                        return
+                elif finished:
                     index, result = finished.popitem()
-                    in_flight.remove(index)
+                    del in_flight[index]
                     yield result
                     return
                 got = self._next_result()
@@ -152,7 +164,7 @@ class WorkerPool(PoolCore):
         for item in items:
             while len(in_flight) >= self.window:
                 yield from ready()
-            in_flight.append(self.submit(item))
+            in_flight[self.submit(item)] = None
         while in_flight:
             yield from ready()
 
