@@ -2,13 +2,14 @@
 
 ``WorkerPool(fn, workers=N)`` runs up to ``N`` workers, each taking items from one
 queue and calling ``fn(ctx, item)`` with a context of the job's own (``timeout`` is
-applied to it). A worker starts with each of the first ``N`` items submitted, as Go
-starts a goroutine where the work is, so the first job never waits for the others'
-workers to start, and a pool given fewer items than workers starts only as many; the
-workers then stay until the pool ends. ``submit`` waits while the queue is full, which is backpressure; an exception in a
-job becomes a failed :class:`Result` and the worker goes on, which is fault isolation.
-Go has no such type: it is the pattern Go programs spell with a channel of jobs, N
-goroutines ranging over it, and a channel of results. ``on_threads``, ``on_asyncio``
+applied to it). Each of the first ``N`` items submitted starts a worker with the item in
+hand, as Go starts a goroutine where the work is: the first job never waits for the
+others' workers to start, and a pool given fewer items than workers starts only as
+many; the workers then stay until the pool ends. ``submit`` waits while the queue is
+full, which is backpressure; an exception in a job becomes a failed :class:`Result` and
+the worker goes on, which is fault isolation. Go has no such type: it is the pattern Go
+programs spell with a channel of jobs, N goroutines ranging over it, and a channel of
+results. ``on_threads``, ``on_asyncio``
 and ``on_trio`` each define ``WorkerPool`` with the same members: the pool is the same
 shape in all three runtimes; the syntax and the runtime's support differ.
 """

@@ -93,17 +93,19 @@ class WorkerPool(PoolCore):
         """Queue ``item`` for a worker, waiting while ``queue_size`` items wait; return
         its index. ``PoolClosed`` once the pool is closed or cancelled.
 
-        Each of the first ``workers`` submits starts a worker (Go's ``go`` with the job)
-        before queueing its item, so the first job starts at once instead of after every
-        worker has started, and a pool larger than its input starts no worker it cannot
-        use. The workers then stay until the pool ends."""
-        if self._started < self._workers and not self._closed:
-            self._started += 1
-            await self._group.go(self._work, self._started - 1)
+        Each of the first ``workers`` submits starts a worker with the item in hand
+        (Go's ``go worker(job)``), so the first job starts at once instead of after every
+        worker has started, a pool larger than its input starts no worker it cannot use,
+        and those items skip the queue. The workers then take the queue's items until
+        the pool ends."""
         index, self._next_index = self._next_index, self._next_index + 1
         self._accepted += 1
         try:
-            await self._jobs.send((index, item))
+            if self._started < self._workers and not self._closed:
+                self._started += 1
+                await self._group.go(self._work, self._started - 1, index, item)
+            else:
+                await self._jobs.send((index, item))
         except ChannelClosed:
             self._accepted -= 1
             self._results.put_nowait(_WAKE)
@@ -178,8 +180,10 @@ class WorkerPool(PoolCore):
         self._delivered += 1
         return result
 
-    async def _work(self, worker: int) -> None:
+    async def _work(self, worker: int, index: int, item: Any) -> None:
         try:
+            # First the item it was started with, then the queue's, as Go's worker(job).
+            self._results.put_nowait(await self._run_job(worker, index, item))
             async for index, item in self._jobs:
                 self._results.put_nowait(await self._run_job(worker, index, item))
         except asyncio.CancelledError:

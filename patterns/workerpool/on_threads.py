@@ -91,26 +91,31 @@ class WorkerPool(PoolCore):
         """Queue ``item`` for a worker, blocking while ``queue_size`` items wait; return
         its index. ``PoolClosed`` once the pool is closed or cancelled.
 
-        Each of the first ``workers`` submits starts a worker (Go's ``go`` with the job)
-        before queueing its item, so the first job starts at once instead of after every
-        worker has started, and a pool larger than its input starts no worker it cannot
-        use. The workers then stay until the pool ends."""
-        with self._lock:
-            start = self._started < self._workers and not self._closed
-            if start:
-                worker, self._started = self._started, self._started + 1
-        if start:
-            self._group.go(self._work, worker)
+        Each of the first ``workers`` submits starts a worker with the item in hand
+        (Go's ``go worker(job)``), so the first job starts at once instead of after every
+        worker has started, a pool larger than its input starts no worker it cannot use,
+        and those items skip the queue. The workers then take the queue's items until
+        the pool ends."""
         with self._lock:
             index, self._next_index = self._next_index, self._next_index + 1
             self._accepted += 1
+            start = self._started < self._workers and not self._closed
+            if start:
+                worker, self._started = self._started, self._started + 1
         try:
-            self._jobs.send((index, item))
+            if start:
+                self._group.go(self._work, worker, index, item)
+            else:
+                self._jobs.send((index, item))
         except ChannelClosed:
             with self._lock:
                 self._accepted -= 1
             self._results.put(_WAKE)
             raise PoolClosed(f"submit({item!r}) on a closed pool") from None
+        except BaseException:  # no thread for its worker: not accepted
+            with self._lock:
+                self._accepted -= 1
+            raise
         return index
 
     def close(self) -> None:
@@ -182,8 +187,10 @@ class WorkerPool(PoolCore):
             self._delivered += 1
         return result
 
-    def _work(self, worker: int) -> None:
+    def _work(self, worker: int, index: int, item: Any) -> None:
         try:
+            # First the item it was started with, then the queue's, as Go's worker(job).
+            self._results.put(self._run_job(worker, index, item))
             for index, item in self._jobs:
                 self._results.put(self._run_job(worker, index, item))
         except BaseException as exc:  # not an Exception: the pool stops, the group raises it
