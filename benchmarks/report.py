@@ -8,11 +8,11 @@ Without an argument it reads the newest run saved under ``.benchmarks/`` (by
 same run, on the same machine, minutes apart: absolute times move from machine to
 machine and run to run far more than that. The target is ours within 1.5x of each
 baseline, unless ``TARGETS`` says otherwise for the group (1.3x for the worker pool
-and the channels; for whole probe scans, 1.05x the plain tools' wall time and 1.0x
-aiometer's; for the rate limiter's wait, 2x the runtime's semaphore), and for probe
-scans an efficiency of at least ``EFFICIENCY``. A group whose rounds a contract bounds
-(``serve-disconnect``: a hang-up reaches the probe's host within 0.5 s) says its slowest
-round beside the bound.
+and the channels; for whole probe scans, 1.05x the plain tools' wall time, 1.02x in
+the burst at 100 workers, and 1.0x aiometer's; for the rate limiter's wait, 2x the
+runtime's semaphore), and for probe scans an efficiency of at least ``EFFICIENCY``. A
+group whose rounds a contract bounds (``serve-disconnect``: a hang-up reaches the
+probe's host within 0.5 s) says its slowest round beside the bound.
 
 Benchmarks are named ``runtime-implementation`` (``threads-patterns``,
 ``threads-native``). The baselines ours is held to are ``native`` and, where a group has
@@ -44,6 +44,9 @@ TARGETS: dict[str, float | dict[str, float]] = {  # groups held to other targets
     "workerpool-map-noop": 1.3,
     "channel-throughput": 1.3,
     "channel-rendezvous": 1.3,
+    # The burst at 100 workers, where the pool's per-job cost shows most: 2 % at most.
+    # Fifteen rounds cannot tell 2 % from noise; scripts/burst_tail.py pairs 300.
+    "probe-scan-ideal-w100": {"native": 1.02, "aiometer": 1.0},
     # Whole scans: the pool may add 5 % to the plain tools' wall time, nothing to aiometer's.
     "probe-scan-": {"native": 1.05, "aiometer": 1.0},
     # A wait that need not sleep: a semaphore's bookkeeping plus a clock read and float
