@@ -261,26 +261,23 @@ for workers in (1, 20, 100, 200):
 # with the scan. A point moves by a few hundredths from one run to the next, more at
 # the burst's right end; the ranges below are what several runs on this machine gave.
 #
-# - **Where the hosts are slow, the runtimes hardly differ.** On the standard fleet
-#   asyncio and trio stay within about 5% of the ideal FIFO pool at every worker count,
-#   and threads do too up to 20 workers: a scan of a second or more is nearly all
-#   waiting on hosts, and a runtime's own costs vanish in it. From 10 workers on, the
-#   wall time stops falling at about 1 s, whatever the runtime: each hanging host costs
-#   a whole timeout.
+# - **Where the hosts are slow, the runtimes hardly differ.** On the standard fleet all
+#   three stay within about 5% of the ideal FIFO pool at every worker count: a scan of
+#   a second or more is nearly all waiting on hosts, and a runtime's own costs vanish
+#   in it. From 10 workers on, the wall time stops falling at about 1 s, whatever the
+#   runtime: each hanging host costs a whole timeout.
 # - **FIFO order has a price of its own.** The dotted lower bound sits above the ideal
 #   line at 5 workers (about 1.2): a hanging host that comes late in the input starts
 #   late and ends a timeout later, and a pool that reordered its jobs could do better.
 #   No runtime can win that back. In the burst, where every host costs the same, FIFO
 #   costs nothing and the two lines are one.
-# - **With many workers, threads slip first.** From 50 workers up the threads pool falls
-#   below the other two on the standard fleet, to about 0.9 or less at 200 workers,
-#   while asyncio and trio stay near 1. The table above shows one cost that grows with
-#   the workers: a pool starts a worker with each of its first items (up to its size)
-#   and waits for each on exit, and 200 OS threads take tens to hundreds of
-#   milliseconds to start and stop here, 200 tasks a few. (Each thread's
-#   start waits until the OS has run it, which on a busy machine varies a lot, so that
-#   figure moves from run to run, and so does the gap; this notebook does not take the
-#   gap apart further.)
+# - **Workers the hosts cannot use cost nothing.** At 200 workers the 40 hosts of the
+#   standard fleet start 40 workers, since a pool starts a worker with each of its
+#   first items and no more, so threads stay as close to the ideal there as at 20. The
+#   table above is the cost that does grow with the workers a scan uses: starting and
+#   stopping 100 OS threads takes tens of milliseconds here, 100 tasks a few. (Each
+#   thread's start waits until the OS has run it, which on a busy machine varies a
+#   lot, so that figure moves from run to run.)
 # - **The burst parts them more, and sooner.** Up to 5 workers all three stay close to
 #   1 (0.85 or better). From 10 workers on each probe waits only 50 ms and the
 #   runtimes' costs no longer hide: every runtime's efficiency falls, to between a
