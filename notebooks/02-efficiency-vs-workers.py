@@ -206,7 +206,7 @@ fig.savefig(figure_path("efficiency-vs-workers"), dpi=110, bbox_inches="tight")
 plt.show()
 
 # %% [markdown]
-# ## What a pool costs before its first probe
+# ## What a pool's workers cost
 #
 # A scan pays for its pool whatever its hosts do: each of its first items starts a
 # worker, and every worker is waited for on exit. Here is that cost alone, a pool of
@@ -223,35 +223,35 @@ async def nothing_async(ctx, item):
     return item
 
 
-def empty_threads(workers):
+def workers_threads(workers):
     with pool_threads.WorkerPool(nothing, workers=workers) as pool:
         list(pool.map(range(workers)))
 
 
-async def _empty_async(pool_module, workers):
+async def _workers_async(pool_module, workers):
     async with pool_module.WorkerPool(nothing_async, workers=workers) as pool:
         [job async for job in pool.map(range(workers))]
 
 
-EMPTY = {"threads": empty_threads,
-         "asyncio": lambda workers: asyncio.run(_empty_async(pool_asyncio, workers)),
-         "trio": lambda workers: trio.run(_empty_async, pool_trio, workers)}
+WORKERS_ONLY = {"threads": workers_threads,
+         "asyncio": lambda workers: asyncio.run(_workers_async(pool_asyncio, workers)),
+         "trio": lambda workers: trio.run(_workers_async, pool_trio, workers)}
 
 
-def empty_pool_ms(runtime, workers, tries=3):
+def pool_workers_ms(runtime, workers, tries=3):
     """Milliseconds to enter and leave a pool of ``workers`` with as many trivial jobs,
     the fastest of ``tries`` (the event loop's own start included for asyncio and trio)."""
     best = float("inf")
     for _ in range(tries):
         started = time.perf_counter()
-        in_own_thread(EMPTY[runtime], workers)
+        in_own_thread(WORKERS_ONLY[runtime], workers)
         best = min(best, time.perf_counter() - started)
     return best * 1000
 
 
 print(f"{'workers':>7} " + " ".join(f"{rt:>9}" for rt in RUNTIMES) + "   (ms)")
 for workers in (1, 20, 100, 200):
-    print(f"{workers:7} " + " ".join(f"{empty_pool_ms(rt, workers):9.1f}" for rt in RUNTIMES))
+    print(f"{workers:7} " + " ".join(f"{pool_workers_ms(rt, workers):9.1f}" for rt in RUNTIMES))
 
 # %% [markdown]
 # ## What the figure shows
