@@ -76,6 +76,12 @@ class ChannelState:
             raise EndOfChannel(f"receive from a closed, drained channel {self!r}")
         return False, None
 
+    def _drained(self) -> bool:
+        """Closed with nothing buffered (close() has failed every waiting sender): every
+        receive would end. A loop asks this first, so that its end raises no
+        :class:`EndOfChannel` only to catch it; a worker pool's workers each end so."""
+        return self._closed and not self._buffer
+
     def _close(self) -> list[Waiter]:
         """Close; return the waiters to wake (none of them is ``done``: senders fail,
         receivers find the end)."""

@@ -91,7 +91,9 @@ class Channel(ChannelState):
         return self
 
     async def __anext__(self) -> Any:
-        try:
+        if self._drained():
+            raise StopAsyncIteration
+        try:  # it may still end while this waits
             return await self.receive()
         except EndOfChannel:
             raise StopAsyncIteration from None

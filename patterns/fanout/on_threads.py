@@ -94,7 +94,10 @@ class Channel(ChannelState):
         return self
 
     def __next__(self) -> Any:
-        try:
+        with self._lock:
+            if self._drained():
+                raise StopIteration
+        try:  # it may still end while this waits
             return self.receive()
         except EndOfChannel:
             raise StopIteration from None

@@ -172,7 +172,10 @@ class WorkerPool(PoolCore):
 
     async def _next_result(self) -> Result | None:
         """The next result, or ``None`` after a wake-up; raises if a worker died."""
-        result = await self._results.get()
+        try:
+            result = self._results.get_nowait()  # ready: no coroutine of the queue's
+        except asyncio.QueueEmpty:
+            result = await self._results.get()
         if result is None:
             if self._broken is not None:  # the consumer stops too; the block re-raises it
                 raise self._broken
