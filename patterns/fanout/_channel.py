@@ -107,6 +107,6 @@ class ChannelState:
             else:  # may leave capacity + 1 buffered, once: better than losing it
                 self._buffer.appendleft(waiter.item)
 
-    def __repr__(self) -> str:  # in the message that ends every loop over a channel
+    def __repr__(self) -> str:  # in the messages of ChannelClosed and EndOfChannel
         return (f"<{type(self).__module__}.Channel capacity={self._capacity} "
                 f"buffered={len(self._buffer)} closed={self._closed}>")

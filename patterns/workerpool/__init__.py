@@ -9,9 +9,9 @@ many; the workers then stay until the pool ends. ``submit`` waits while the queu
 full, which is backpressure; an exception in a job becomes a failed :class:`Result` and
 the worker goes on, which is fault isolation. Go has no such type: it is the pattern Go
 programs spell with a channel of jobs, N goroutines ranging over it, and a channel of
-results. ``on_threads``, ``on_asyncio``
-and ``on_trio`` each define ``WorkerPool`` with the same members: the pool is the same
-shape in all three runtimes; the syntax and the runtime's support differ.
+results. ``on_threads``, ``on_asyncio`` and ``on_trio`` each define ``WorkerPool`` with
+the same members: the pool is the same shape in all three runtimes; the syntax and the
+runtime's support differ.
 """
 
 from __future__ import annotations

@@ -91,11 +91,8 @@ class WorkerPool(PoolCore):
         """Queue ``item`` for a worker, blocking while ``queue_size`` items wait; return
         its index. ``PoolClosed`` once the pool is closed or cancelled.
 
-        Each of the first ``workers`` submits starts a worker with the item in hand
-        (Go's ``go worker(job)``), so the first job starts at once instead of after every
-        worker has started, a pool larger than its input starts no worker it cannot use,
-        and those items skip the queue. The workers then take the queue's items until
-        the pool ends."""
+        Each of the first ``workers`` submits starts a worker with the item in hand,
+        Go's ``go worker(job)`` (why: :mod:`patterns.workerpool`); the rest are queued."""
         with self._lock:
             index, self._next_index = self._next_index, self._next_index + 1
             self._accepted += 1
